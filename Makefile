@@ -1,0 +1,53 @@
+# idp: two commands. `make run` serves a demo; `make test` runs lint, types and the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTANCE ?= instance
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+
+$(VENV)/.run-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.run-deps
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: $(VENV)/.run-deps
+	$(BIN)/idp --instance $(INSTANCE) init
+	$(BIN)/idp --instance $(INSTANCE) demo
+	@echo ""
+	@echo "idp is starting at http://localhost:$(PORT)"
+	@echo "  discovery: http://localhost:$(PORT)/.well-known/openid-configuration"
+	@echo "  try a login: run '$(BIN)/idp --instance $(INSTANCE) demo' again for a ready-made URL"
+	@echo ""
+	IDP_ISSUER=$${IDP_ISSUER:-http://localhost:$(PORT)} $(BIN)/idp --instance $(INSTANCE) serve --host $(HOST) --port $(PORT) --workers 2
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.test-deps
+	$(BIN)/mypy
+
+pytest: $(VENV)/.test-deps node_modules/.installed
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.test-deps node_modules/.installed
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,182 @@
+"""idp: a self-hosted OpenID Connect / OAuth 2.1 authorization server."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from idp.config import load_settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("idp")
+
+
+def default_instance_path() -> Path:
+    return Path(os.environ.get("IDP_INSTANCE", "instance")).resolve()
+
+
+def create_app(
+    config: dict[str, Any] | None = None, instance_path: str | Path | None = None
+) -> Flask:
+    """Application factory. ``config`` overrides everything (tests)."""
+    path = Path(instance_path) if instance_path else default_instance_path()
+    app = Flask(__name__, instance_path=str(path.resolve()), instance_relative_config=True)
+    settings = load_settings(path, config)
+    if not settings["SECRET_KEY"]:
+        secret_file = path / "secret.key"
+        if not secret_file.exists():
+            raise RuntimeError(f"{path} is not initialised: run `idp --instance {path} init`")
+        settings["SECRET_KEY"] = secret_file.read_text().strip()
+    app.config.update(settings)
+    _configure_flask(app)
+    _configure_logging()
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _configure_flask(app: Flask) -> None:
+    https = app.config["ISSUER"].startswith("https://")
+    app.config.update(
+        SESSION_COOKIE_NAME="__Host-idp_csrf" if https else "idp_csrf",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
+    )
+
+
+def _configure_logging() -> None:
+    # Authlib logs issued tokens at DEBUG (SECURITY.md §3.5): never let that through.
+    logging.getLogger("authlib").setLevel(logging.WARNING)
+
+
+def _init_extensions(app: Flask) -> None:
+    from idp.core.crypto import SecretBox
+    from idp.extensions import Services, csrf, db
+    from idp.identity.service import Passwords
+    from idp.keys.service import KeyRing
+    from idp.oauth import server
+    from idp.oauth.clients import ClientDirectory
+    from idp.oauth.tokens import TokenIssuer
+
+    cfg = app.config
+    db.init_app(app)
+    csrf.init_app(app)
+    box = SecretBox(cfg["SECRET_KEY"])
+    keys = KeyRing(box, cfg["KEY_CACHE_SECONDS"])
+    app.extensions["idp.services"] = Services(
+        config=dict(cfg),
+        box=box,
+        keys=keys,
+        clients=ClientDirectory(box, cfg["CLIENT_CACHE_SECONDS"]),
+        issuer=TokenIssuer(keys, dict(cfg)),
+        passwords=Passwords.create(
+            cfg["ARGON2_TIME_COST"], cfg["ARGON2_MEMORY_KIB"], cfg["ARGON2_PARALLELISM"]
+        ),
+    )
+    server.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from idp.flows import logout  # noqa: F401 - registers the logout routes on flows.bp
+    from idp.flows.views import bp as flows_bp
+    from idp.health import bp as health_bp
+    from idp.oauth.views import bp as oauth_bp
+
+    app.register_blueprint(oauth_bp)
+    app.register_blueprint(flows_bp)
+    app.register_blueprint(health_bp)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(("/oauth/", "/userinfo", "/.well-known/", "/health"))
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    from idp.oauth.authorize import error_page
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def _database_down(exc: Exception) -> Response:
+        """SECURITY.md S-FT-05: a fast 503 with Retry-After, no stack trace, nothing half done."""
+        log.error("database unavailable: %s", type(exc).__name__)
+        from idp.extensions import db
+
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection is already gone
+            log.debug("rollback after database failure also failed")
+        if _wants_json():
+            code = (
+                "server_error" if request.path.startswith("/oauth/") else "temporarily_unavailable"
+            )
+            resp: Response = jsonify(
+                {"error": code, "error_description": "The service is unavailable."}
+            )
+            resp.status_code = 503
+        else:
+            resp = error_page("Temporarily unavailable", "Please try again in a moment.", 503)
+        resp.headers["Retry-After"] = "5"
+        return resp
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> Response:
+        return error_page(
+            "Form expired",
+            "The form was missing its security token. Go back, reload the page and try again.",
+            400,
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        code = exc.code or 500
+        if _wants_json():
+            resp = jsonify(
+                {
+                    "error": "invalid_request" if code < 500 else "server_error",
+                    "error_description": exc.description or exc.name,
+                }
+            )
+            resp.status_code = code
+            return resp
+        return error_page(exc.name, exc.description or exc.name, code)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.path)
+        if _wants_json():
+            resp = jsonify({"error": "server_error", "error_description": "Internal error."})
+            resp.status_code = 500
+            return resp
+        return error_page("Something went wrong", "Please try again later.", 500)
+
+
+_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _security_headers(resp: Response) -> Response:
+    """BCP §4.16 clickjacking, §4.2.4 referrer; strict CSP on every page."""
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Content-Security-Policy", _CSP)
+    if request.is_secure:
+        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return resp

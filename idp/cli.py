@@ -1,0 +1,162 @@
+"""The ``idp`` command line: ``idp --instance DIR [--json] <command> ...``.
+
+Bad arguments get a one-line error and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from idp.core.errors import IdpError
+
+CONFIG_TEMPLATE = """\
+# idp instance configuration. Every key can be overridden by an IDP_<KEY> environment variable.
+# issuer = "http://localhost:5000"
+# database_url = ""          # empty: SQLite in this folder
+# access_token_ttl = 3600
+# auth_code_ttl = 60
+# refresh_grace_seconds = 10
+"""
+
+
+class Ctx:
+    def __init__(self, instance: Path, as_json: bool) -> None:
+        self.instance = instance
+        self.as_json = as_json
+
+    def emit(self, data: Any, text: str | Callable[[], str]) -> None:
+        if self.as_json:
+            click.echo(json.dumps(data, indent=2, default=str))
+        else:
+            click.echo(text() if callable(text) else text)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """An app context and a session whose work commits on success."""
+        from idp import create_app
+        from idp.extensions import db
+
+        try:
+            app = create_app(instance_path=self.instance)
+        except (RuntimeError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        with app.app_context():
+            try:
+                yield db.session
+                db.session.commit()
+            except IdpError as exc:
+                db.session.rollback()
+                raise click.ClickException(str(exc)) from None
+            except OperationalError as exc:
+                raise click.ClickException(f"database unavailable: {exc.orig}") from None
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group()
+@click.option(
+    "--instance",
+    envvar="IDP_INSTANCE",
+    default="instance",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Instance folder.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def main(ctx: click.Context, instance: Path, as_json: bool) -> None:
+    """idp: OpenID Connect / OAuth 2.1 authorization server."""
+    ctx.obj = Ctx(instance.resolve(), as_json)
+
+
+@main.command()
+@click.option("--alg", type=click.Choice(["RS256", "ES256"]), default=None)
+@pass_ctx
+def init(ctx: Ctx, alg: str | None) -> None:
+    """Create the instance folder (secret, config), migrate the database, create a signing key."""
+    from idp import create_app
+    from idp.core import migrate
+    from idp.extensions import db, services
+    from idp.keys.models import SigningKey
+    from idp.keys.service import create_key
+
+    ctx.instance.mkdir(parents=True, exist_ok=True)
+    secret_file = ctx.instance / "secret.key"
+    if not secret_file.exists() and not os.environ.get("IDP_SECRET_KEY"):
+        secret_file.write_text(secrets.token_urlsafe(48) + "\n")
+        secret_file.chmod(0o600)
+    config_file = ctx.instance / "config.toml"
+    if not config_file.exists():
+        config_file.write_text(CONFIG_TEMPLATE)
+    try:
+        app = create_app(instance_path=ctx.instance)
+    except (RuntimeError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    with app.app_context():
+        try:
+            migrate.upgrade(db.engine)
+            created = None
+            if db.session.query(SigningKey).count() == 0:
+                svc = services()
+                created = create_key(db.session, svc.box, alg or svc.config["SIGNING_ALG"]).kid
+            db.session.commit()
+        except OperationalError as exc:
+            raise click.ClickException(f"database unavailable: {exc.orig}") from None
+    ctx.emit(
+        {"instance": str(ctx.instance), "signing_key_created": created},
+        f"instance ready at {ctx.instance}" + (f" (signing key {created})" if created else ""),
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--dev", is_flag=True, help="Flask's development server with the reloader.")
+@pass_ctx
+def serve(ctx: Ctx, host: str, port: int, workers: int, dev: bool) -> None:
+    """Serve idp with gunicorn (or Flask's reloader with --dev)."""
+    if not (ctx.instance / "secret.key").exists() and not os.environ.get("IDP_SECRET_KEY"):
+        raise click.ClickException(f"{ctx.instance} is not initialised: run `idp init` first")
+    os.environ["IDP_INSTANCE"] = str(ctx.instance)
+    if dev:
+        from idp import create_app
+
+        create_app(instance_path=ctx.instance).run(host=host, port=port, use_reloader=True)
+        return
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        str(workers),
+        "--bind",
+        f"{host}:{port}",
+        "--access-logfile",
+        "-",
+        "--access-logformat",
+        '%(h)s "%(m)s %(U)s" %(s)s %(M)sms',
+        "idp.wsgi:app",
+    ]
+    os.execv(sys.executable, argv)  # noqa: S606 - argv is ours, not user input
+
+
+def register_commands() -> None:
+    from idp import cli_admin
+
+    cli_admin.register(main)
+
+
+register_commands()

@@ -1,0 +1,291 @@
+"""Operator commands: keys, clients, apis, client-grants, users, demo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from idp.cli import Ctx, pass_ctx
+
+
+def _client_dict(c: Any) -> dict[str, Any]:
+    return {
+        "client_id": c.client_id,
+        "name": c.name,
+        "type": c.app_type,
+        "token_endpoint_auth_method": c.token_endpoint_auth_method,
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "grant_types": c.grant_types,
+    }
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    return "\n".join("  ".join(str(r.get(c, "")) for c in cols) for r in rows)
+
+
+@click.group()
+def keys() -> None:
+    """Signing keys."""
+
+
+@keys.command("list")
+@pass_ctx
+def keys_list(ctx: Ctx) -> None:
+    from sqlalchemy import select
+
+    from idp.keys.models import SigningKey
+
+    with ctx.session() as s:
+        rows = [
+            {
+                "kid": k.kid,
+                "alg": k.alg,
+                "created_at": k.created_at,
+                "status": "retired" if k.retired_at else "active",
+                "unpublish_at": k.unpublish_at,
+            }
+            for k in s.scalars(select(SigningKey).order_by(SigningKey.created_at))
+        ]
+    ctx.emit(rows, lambda: _table(rows, ["kid", "alg", "status", "created_at", "unpublish_at"]))
+
+
+@keys.command("rotate")
+@click.option("--alg", type=click.Choice(["RS256", "ES256"]), default=None)
+@pass_ctx
+def keys_rotate(ctx: Ctx, alg: str | None) -> None:
+    """New signing key now; old keys stay in the JWKS until their tokens have expired."""
+    from idp.extensions import services
+    from idp.keys.service import rotate
+
+    with ctx.session() as s:
+        svc = services()
+        keep = max(svc.config["ID_TOKEN_TTL"], svc.config["ACCESS_TOKEN_TTL"]) + 300
+        row = rotate(s, svc.box, alg or svc.config["SIGNING_ALG"], keep)
+        data = {"kid": row.kid, "alg": row.alg}
+    ctx.emit(data, f"new signing key {data['kid']} ({data['alg']})")
+
+
+@click.group()
+def clients() -> None:
+    """Applications."""
+
+
+@clients.command("create")
+@click.option("--name", required=True)
+@click.option(
+    "--type", "app_type", required=True, type=click.Choice(["regular_web", "spa", "native", "m2m"])
+)
+@click.option("--redirect-uri", "redirect_uris", multiple=True)
+@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
+@click.option(
+    "--auth-method",
+    type=click.Choice(["client_secret_basic", "client_secret_post"]),
+    default=None,
+    help="Token endpoint authentication (confidential apps).",
+)
+@pass_ctx
+def clients_create(
+    ctx: Ctx,
+    name: str,
+    app_type: str,
+    redirect_uris: tuple[str, ...],
+    logout_uris: tuple[str, ...],
+    auth_method: str | None,
+) -> None:
+    from idp.extensions import services
+    from idp.oauth import service
+
+    with ctx.session() as s:
+        created = service.create_client(
+            s,
+            services().box,
+            name=name,
+            app_type=app_type,
+            redirect_uris=list(redirect_uris),
+            post_logout_redirect_uris=list(logout_uris),
+        )
+        if auth_method:
+            service.set_auth_method(s, created.client.client_id, auth_method)
+        data = _client_dict(created.client) | {"client_secret": created.client_secret}
+    ctx.emit(
+        data,
+        lambda: (
+            f"client_id: {data['client_id']}"
+            + (
+                f"\nclient_secret: {data['client_secret']}  (shown once; store it now)"
+                if data["client_secret"]
+                else ""
+            )
+        ),
+    )
+
+
+@clients.command("list")
+@pass_ctx
+def clients_list(ctx: Ctx) -> None:
+    from idp.oauth import service
+
+    with ctx.session() as s:
+        rows = [_client_dict(c) for c in service.list_clients(s)]
+    ctx.emit(rows, lambda: _table(rows, ["client_id", "type", "name"]))
+
+
+@clients.command("delete")
+@click.argument("client_id")
+@pass_ctx
+def clients_delete(ctx: Ctx, client_id: str) -> None:
+    from idp.oauth import service
+
+    with ctx.session() as s:
+        service.delete_client(s, client_id)
+    ctx.emit({"deleted": client_id}, f"deleted {client_id}")
+
+
+@click.group()
+def apis() -> None:
+    """APIs (resource servers)."""
+
+
+@apis.command("create")
+@click.option("--identifier", required=True, help="Audience URI.")
+@click.option("--name", required=True)
+@click.option("--scope", "scopes", multiple=True)
+@pass_ctx
+def apis_create(ctx: Ctx, identifier: str, name: str, scopes: tuple[str, ...]) -> None:
+    from idp.oauth import service
+
+    with ctx.session() as s:
+        api = service.create_api(s, identifier=identifier, name=name, scopes=list(scopes))
+        data = {"id": api.id, "identifier": api.identifier, "name": api.name, "scopes": api.scopes}
+    ctx.emit(data, f"API {data['identifier']} created")
+
+
+@apis.command("list")
+@pass_ctx
+def apis_list(ctx: Ctx) -> None:
+    from idp.oauth import service
+
+    with ctx.session() as s:
+        rows = [
+            {"identifier": a.identifier, "name": a.name, "scopes": " ".join(a.scopes)}
+            for a in service.list_apis(s)
+        ]
+    ctx.emit(rows, lambda: _table(rows, ["identifier", "name", "scopes"]))
+
+
+@apis.command("delete")
+@click.argument("identifier")
+@pass_ctx
+def apis_delete(ctx: Ctx, identifier: str) -> None:
+    from idp.oauth import service
+
+    with ctx.session() as s:
+        service.delete_api(s, identifier)
+    ctx.emit({"deleted": identifier}, f"deleted {identifier}")
+
+
+@click.group("client-grants")
+def client_grants() -> None:
+    """Which m2m application may get which scopes of which API."""
+
+
+@client_grants.command("create")
+@click.option("--client-id", required=True)
+@click.option("--audience", required=True)
+@click.option("--scope", "scopes", multiple=True)
+@pass_ctx
+def client_grants_create(ctx: Ctx, client_id: str, audience: str, scopes: tuple[str, ...]) -> None:
+    from idp.oauth import service
+
+    with ctx.session() as s:
+        g = service.create_client_grant(
+            s, client_id=client_id, audience=audience, scopes=list(scopes)
+        )
+        data = {"id": g.id, "client_id": g.client_id, "audience": g.audience, "scopes": g.scopes}
+    ctx.emit(data, f"client grant {data['id']} created")
+
+
+@client_grants.command("list")
+@pass_ctx
+def client_grants_list(ctx: Ctx) -> None:
+    from idp.oauth import service
+
+    with ctx.session() as s:
+        rows = [
+            {
+                "id": g.id,
+                "client_id": g.client_id,
+                "audience": g.audience,
+                "scopes": " ".join(g.scopes),
+            }
+            for g in service.list_client_grants(s)
+        ]
+    ctx.emit(rows, lambda: _table(rows, ["id", "client_id", "audience", "scopes"]))
+
+
+@client_grants.command("delete")
+@click.argument("grant_id")
+@pass_ctx
+def client_grants_delete(ctx: Ctx, grant_id: str) -> None:
+    from idp.oauth import service
+
+    with ctx.session() as s:
+        service.delete_client_grant(s, grant_id)
+    ctx.emit({"deleted": grant_id}, f"deleted {grant_id}")
+
+
+@click.group()
+def users() -> None:
+    """Users of the database connection."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--email-verified", is_flag=True)
+@pass_ctx
+def users_create(ctx: Ctx, email: str, password: str, email_verified: bool) -> None:
+    from idp.extensions import services
+    from idp.identity import service
+
+    with ctx.session() as s:
+        u = service.create_user(
+            s, services().passwords, email=email, password=password, email_verified=email_verified
+        )
+        data = {"user_id": u.id, "email": u.email, "email_verified": u.email_verified}
+    ctx.emit(data, f"user {data['user_id']} <{data['email']}> created")
+
+
+@users.command("list")
+@pass_ctx
+def users_list(ctx: Ctx) -> None:
+    from idp.identity import service
+
+    with ctx.session() as s:
+        rows = [
+            {"user_id": u.id, "email": u.email, "email_verified": u.email_verified}
+            for u in service.list_users(s)
+        ]
+    ctx.emit(rows, lambda: _table(rows, ["user_id", "email", "email_verified"]))
+
+
+@users.command("delete")
+@click.argument("user")
+@pass_ctx
+def users_delete(ctx: Ctx, user: str) -> None:
+    from idp.identity import service
+
+    with ctx.session() as s:
+        service.delete_user(s, user)
+    ctx.emit({"deleted": user}, f"deleted {user}")
+
+
+def register(main: click.Group) -> None:
+    from idp.demo import demo
+
+    for group in (keys, clients, apis, client_grants, users, demo):
+        main.add_command(group)

@@ -1,0 +1,84 @@
+"""Typed settings: defaults, then ``instance/config.toml``, then ``IDP_*`` environment variables,
+then the mapping passed to :func:`idp.create_app` (tests)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: its default and what it means."""
+
+    default: Any
+    doc: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "ISSUER": Setting("http://localhost:5000", "Issuer URL; every endpoint hangs off it."),
+    "DATABASE_URL": Setting("", "SQLAlchemy URL; empty means SQLite at instance/idp.sqlite3."),
+    "SECRET_KEY": Setting("", "Instance secret (cookies, key encryption, secret digests)."),
+    "AUTH_CODE_TTL": Setting(60, "Authorization code lifetime, seconds (FAPI2 uses 60)."),
+    "ACCESS_TOKEN_TTL": Setting(3600, "Access token lifetime, seconds."),
+    "ID_TOKEN_TTL": Setting(3600, "ID token lifetime, seconds."),
+    "REFRESH_TOKEN_IDLE_TTL": Setting(14 * 86400, "Refresh token idle lifetime, seconds."),
+    "REFRESH_TOKEN_ABSOLUTE_TTL": Setting(90 * 86400, "Refresh family absolute lifetime."),
+    "REFRESH_GRACE_SECONDS": Setting(
+        10, "Reuse of the immediately previous refresh token is served, not punished, this long."
+    ),
+    "SESSION_TTL": Setting(7 * 86400, "Login session lifetime, seconds."),
+    "INTERACTION_TTL": Setting(900, "How long a pending login interaction stays valid."),
+    "CLIENT_CACHE_SECONDS": Setting(
+        5.0, "Per-worker cache of clients and client grants; changes reach workers this late."
+    ),
+    "KEY_CACHE_SECONDS": Setting(30.0, "Per-worker cache of signing keys (survives a DB blip)."),
+    "SIGNING_ALG": Setting("RS256", "Algorithm of newly created signing keys: RS256 or ES256."),
+    "ARGON2_TIME_COST": Setting(2, "argon2id iterations (OWASP: 2)."),
+    "ARGON2_MEMORY_KIB": Setting(19456, "argon2id memory in KiB (OWASP: 19 MiB)."),
+    "ARGON2_PARALLELISM": Setting(1, "argon2id lanes."),
+    "MAX_CONTENT_LENGTH": Setting(64 * 1024, "Largest accepted request body, bytes."),
+    "INSECURE_HTTP_ALLOWED": Setting(
+        True, "Allow an http issuer (development); production issuers must be https."
+    ),
+}
+
+_INT_KEYS = {k for k, s in SETTINGS.items() if isinstance(s.default, int | float)}
+
+
+def _coerce(key: str, value: str) -> Any:
+    default = SETTINGS[key].default
+    if isinstance(default, bool):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    return value
+
+
+def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Resolve every setting. Unknown keys in config.toml are an error, not a silent typo."""
+    values = {key: setting.default for key, setting in SETTINGS.items()}
+    config_file = instance_path / "config.toml"
+    if config_file.exists():
+        with config_file.open("rb") as fh:
+            data = tomllib.load(fh)
+        for raw_key, value in data.items():
+            key = raw_key.upper()
+            if key not in SETTINGS:
+                raise ValueError(f"{config_file}: unknown setting {raw_key!r}")
+            values[key] = value
+    for key in SETTINGS:
+        env = os.environ.get(f"IDP_{key}")
+        if env is not None and env != "":
+            values[key] = _coerce(key, env)
+    if overrides:
+        values.update(overrides)
+    values["ISSUER"] = str(values["ISSUER"]).rstrip("/")
+    if not values["DATABASE_URL"]:
+        values["DATABASE_URL"] = f"sqlite:///{instance_path / 'idp.sqlite3'}"
+    return values

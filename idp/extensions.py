@@ -1,0 +1,34 @@
+"""Unbound extensions and the per-app service bundle (state lives in ``app.extensions``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from flask_wtf import CSRFProtect
+
+from idp.core.crypto import SecretBox
+from idp.core.db import Database
+from idp.identity.service import Passwords
+from idp.keys.service import KeyRing
+from idp.oauth.clients import ClientDirectory
+from idp.oauth.tokens import TokenIssuer
+
+db = Database()
+csrf = CSRFProtect()
+
+
+@dataclass
+class Services:
+    config: dict[str, Any]
+    box: SecretBox
+    keys: KeyRing
+    clients: ClientDirectory
+    issuer: TokenIssuer
+    passwords: Passwords
+
+
+def services() -> Services:
+    svc: Services = current_app.extensions["idp.services"]
+    return svc

@@ -1,0 +1,98 @@
+"""RP-Initiated Logout 1.0: ``end_session_endpoint``.
+
+A redirect happens only to a ``post_logout_redirect_uri`` registered exactly for the client
+named by a valid ``id_token_hint`` (OIDC RP-Initiated Logout §3). Without a hint that matches
+the current session, the user is asked to confirm through a CSRF-protected form (§2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import make_response, redirect, render_template, request, session
+from werkzeug.wrappers import Response
+
+from idp.extensions import db, services
+from idp.flows import service as flows
+from idp.flows.views import bp
+from idp.oauth.authorize import error_page
+
+_PENDING = "logout_pending"
+
+
+def _verify_hint(hint: str) -> dict[str, Any] | None:
+    svc = services()
+    svc.keys.refresh(db.session)
+    try:
+        header, claims = svc.keys.verify(hint)  # an expired hint is still fine (§2)
+    except ValueError:
+        return None
+    if header.get("typ") or claims.get("iss") != svc.issuer.issuer:
+        return None
+    return claims
+
+
+def _resolve_target(params: dict[str, str], claims: dict[str, Any] | None) -> str | None:
+    """The validated redirect target, or raise ``ValueError`` with a user-safe reason."""
+    uri = params.get("post_logout_redirect_uri")
+    client_id = params.get("client_id")
+    aud = claims.get("aud") if claims else None
+    hint_client = aud[0] if isinstance(aud, list) and aud else aud
+    if client_id and hint_client and client_id != hint_client:
+        raise ValueError("client_id does not match the id_token_hint.")
+    if not uri:
+        return None
+    if not hint_client:
+        raise ValueError("A post_logout_redirect_uri needs a valid id_token_hint.")
+    client = services().clients.get(db.session, str(hint_client))
+    if client is None or uri not in client.post_logout_redirect_uris:
+        raise ValueError("post_logout_redirect_uri is not registered for this application.")
+    state = params.get("state")
+    return uri + (("&" if "?" in uri else "?") + urlencode({"state": state}) if state else "")
+
+
+@bp.route("/oidc/logout", methods=["GET", "POST"])
+def end_session() -> Response:
+    params = {
+        k: v for k, v in (request.form if request.method == "POST" else request.args).items() if v
+    }
+    claims = None
+    if "id_token_hint" in params:
+        claims = _verify_hint(params["id_token_hint"])
+        if claims is None:
+            return error_page("Logout failed", "The id_token_hint is not valid.")
+    try:
+        target = _resolve_target(params, claims)
+    except ValueError as exc:
+        return error_page("Logout failed", str(exc))
+    current = flows.current_session(db.session, request.cookies.get(flows.SESSION_COOKIE))
+    hint_matches = claims is not None and (current is None or current.user_id == claims.get("sub"))
+    if hint_matches:
+        return _finish(target)
+    session[_PENDING] = target or ""
+    resp = make_response(render_template("logout_confirm.html"))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/oidc/logout/confirm", methods=["POST"])
+def end_session_confirm() -> Response:
+    target = session.pop(_PENDING, None)
+    if request.form.get("decision") != "logout":
+        return _page("logout_done.html", logged_out=False)
+    return _finish(target or None)
+
+
+def _finish(target: str | None) -> Response:
+    flows.end_session(db.session, request.cookies.get(flows.SESSION_COOKIE))
+    db.session.commit()
+    resp = redirect(target, code=303) if target else _page("logout_done.html", logged_out=True)
+    resp.delete_cookie(flows.SESSION_COOKIE, path="/")
+    return resp
+
+
+def _page(template: str, **ctx: Any) -> Response:
+    resp = make_response(render_template(template, **ctx))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

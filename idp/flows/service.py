@@ -1,0 +1,115 @@
+"""Login sessions (server-side, SSO) and interactions, the persisted hand-off between
+``/authorize`` and the login page (ARCHITECTURE.md §8 steps 2 and 8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from idp.core import clock
+from idp.core.crypto import random_token, sha256_hex
+from idp.flows.models import Interaction, LoginSession
+from idp.oauth.models import RefreshToken
+
+SESSION_COOKIE = "idp_session"
+INTERACTION_COOKIE = "idp_interaction"
+
+
+def current_session(session: Session, cookie_value: str | None) -> LoginSession | None:
+    if not cookie_value or len(cookie_value) > 128:
+        return None
+    row = session.get(LoginSession, sha256_hex(cookie_value))
+    if row is None or row.ended_at is not None or row.expires_at <= clock.now():
+        return None
+    return row
+
+
+def start_session(
+    session: Session, user_id: str, amr: list[str], ttl: int, previous_cookie: str | None
+) -> tuple[str, LoginSession]:
+    """A new session id at every login (no fixation, S-SS-03); the previous one ends."""
+    if previous_cookie:
+        end_session(session, previous_cookie)
+    now = clock.now()
+    cookie_value = random_token(32)
+    row = LoginSession(
+        id_hash=sha256_hex(cookie_value),
+        sid=random_token(16),
+        user_id=user_id,
+        auth_time=now,
+        amr=amr,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    return cookie_value, row
+
+
+def end_session(session: Session, cookie_value: str | None) -> LoginSession | None:
+    """End the session and revoke its session-bound refresh tokens (OIDC BCL §2.7: tokens
+    issued with ``offline_access`` outlive the session; others do not)."""
+    row = current_session(session, cookie_value)
+    if row is None:
+        return None
+    row.ended_at = clock.now()
+    session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.sid == row.sid,
+            RefreshToken.status == "active",
+            ~RefreshToken.scope.contains("offline_access"),
+        )
+        .values(status="revoked")
+    )
+    return row
+
+
+def create_interaction(
+    session: Session, client_id: str, params: dict[str, str], prompt: str, ttl: int
+) -> tuple[str, Interaction]:
+    """Persist the pending authorization request; the raw browser binding goes in a cookie."""
+    now = clock.now()
+    session.execute(delete(Interaction).where(Interaction.expires_at < now))
+    browser_secret = random_token(24)
+    row = Interaction(
+        uid=random_token(16),
+        client_id=client_id,
+        params=params,
+        prompt=prompt,
+        browser_hash=sha256_hex(browser_secret),
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    return browser_secret, row
+
+
+def get_interaction(session: Session, uid: str, browser_secret: str | None) -> Interaction | None:
+    """The interaction, only for the browser that started it and only while it is valid."""
+    if not browser_secret or len(uid) > 64:
+        return None
+    row = session.get(Interaction, uid)
+    if row is None or row.expires_at <= clock.now():
+        return None
+    if row.browser_hash != sha256_hex(browser_secret):
+        return None
+    return row
+
+
+def take_completed_interaction(
+    session: Session, browser_secret: str | None, params: dict[str, Any]
+) -> Interaction | None:
+    """Consume the completed interaction for exactly this request, if there is one."""
+    if not browser_secret:
+        return None
+    row = session.scalar(
+        select(Interaction).where(Interaction.browser_hash == sha256_hex(browser_secret))
+    )
+    if row is None or row.completed_at is None or row.expires_at <= clock.now():
+        return None
+    if row.params != params:
+        return None
+    session.delete(row)
+    return row

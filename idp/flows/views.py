@@ -1,0 +1,84 @@
+"""Hosted pages: the login form of the database connection and RP-initiated logout.
+
+Both work without JavaScript and carry CSRF tokens (Flask-WTF). The login form is the seed of
+Universal Login: it authenticates, starts a fresh session and resumes ``/authorize``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, make_response, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from idp.extensions import db, services
+from idp.flows import service as flows
+from idp.identity import service as identity
+from idp.oauth.authorize import error_page
+
+bp = Blueprint("flows", __name__)
+
+GENERIC_LOGIN_ERROR = "Wrong email or password."
+
+
+def _interaction_or_page(uid: str) -> tuple[flows.Interaction | None, Response | None]:
+    row = flows.get_interaction(db.session, uid, request.cookies.get(flows.INTERACTION_COOKIE))
+    if row is None:
+        return None, error_page(
+            "Login link expired",
+            "This login page is no longer valid. Go back to the application and sign in again.",
+        )
+    return row, None
+
+
+@bp.route("/interaction/<uid>/login", methods=["GET", "POST"])
+def login(uid: str) -> Response:
+    row, page = _interaction_or_page(uid)
+    if row is None:
+        assert page is not None
+        return page
+    svc = services()
+    client = svc.clients.get(db.session, row.client_id)
+    app_name = client.name if client else "the application"
+    email = row.params.get("login_hint", "")
+    error = None
+    status = 200
+    if request.method == "POST":
+        email = request.form.get("email", "")[:320]
+        password = request.form.get("password", "")[:1024]
+        user = identity.authenticate(db.session, svc.passwords, email, password)
+        if user is not None:
+            return _logged_in(row, user.id)
+        error, status = GENERIC_LOGIN_ERROR, 401
+        db.session.rollback()
+    resp = make_response(
+        render_template("login.html", uid=uid, email=email, error=error, app_name=app_name), status
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _logged_in(row: flows.Interaction, user_id: str) -> Response:
+    svc = services()
+    cookie_value, _session = flows.start_session(
+        db.session,
+        user_id,
+        ["pwd"],
+        svc.config["SESSION_TTL"],
+        request.cookies.get(flows.SESSION_COOKIE),
+    )
+    row.completed_at = _session.auth_time
+    params = dict(row.params)
+    db.session.commit()
+    # 303 so the browser follows with GET and never re-posts the password (OAuth 2.1 §7.5.3).
+    resp = redirect("/authorize?" + urlencode(params), code=303)
+    resp.set_cookie(
+        flows.SESSION_COOKIE,
+        cookie_value,
+        max_age=svc.config["SESSION_TTL"],
+        httponly=True,
+        secure=svc.issuer.issuer.startswith("https://"),
+        samesite="Lax",
+        path="/",
+    )
+    return resp

@@ -1,0 +1,20 @@
+"""Alembic environment: runs on the connection idp hands over (see idp/core/migrate.py)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import idp.flows.models
+import idp.identity.models
+import idp.keys.models
+import idp.oauth.models  # noqa: F401 - registers the tables on Base.metadata
+from idp.core.db import Base
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,210 @@
+"""``/authorize`` (RFC 6749 §4.1.1, OIDC Core §3.1.2, OAuth 2.1 §4.1).
+
+Authlib validates client, redirect URI, response type, scope and PKCE. This module adds what
+Authlib leaves out: prompt/max_age/id_token_hint handling through the login prompt checks,
+audience and scope narrowing, ``iss`` on every response (RFC 9207), and the rule that an error
+is redirected only to a redirect URI that has been validated; otherwise the browser gets a page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from flask import make_response, redirect, render_template, request
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from idp.core import clock
+from idp.extensions import db, services
+from idp.flows import service as flows
+from idp.flows.prompts import PromptContext, login_reasons
+from idp.identity.models import User
+from idp.oauth.grants import AuthenticatedUser
+from idp.oauth.models import ResourceServer
+from idp.oauth.server import authorization_server
+from idp.oauth.tokens import OIDC_SCOPES
+
+SUPPORTED_RESPONSE_MODES = ("query",)
+
+
+class AuthorizeError(Exception):
+    """An error to send back to a validated redirect URI."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def error_page(title: str, description: str, status: int = 400) -> Response:
+    resp = make_response(
+        render_template("error.html", title=title, description=description), status
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _redirect_with(redirect_uri: str, params: dict[str, str]) -> Response:
+    params = {k: v for k, v in params.items() if v}
+    params["iss"] = services().issuer.issuer
+    sep = "&" if "?" in redirect_uri else "?"
+    resp = redirect(redirect_uri + sep + urlencode(params), code=302)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _error_redirect(redirect_uri: str, error: str, description: str, state: str | None) -> Response:
+    return _redirect_with(
+        redirect_uri,
+        {"error": error, "error_description": description, "state": state or ""},
+    )
+
+
+def request_params() -> dict[str, str]:
+    """The authorization request (GET query or form POST, OIDC Core §3.1.2.1); empty values
+    count as omitted (OAuth 2.1 §3.1)."""
+    source = request.form if request.method == "POST" else request.args
+    return {k: v for k, v in source.items() if v != ""}
+
+
+def _parse_max_age(params: dict[str, str]) -> int | None:
+    raw = params.get("max_age")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 10:
+        raise AuthorizeError("invalid_request", "max_age must be a non-negative integer")
+    return int(raw)
+
+
+def _hint_subject(params: dict[str, str]) -> str | None:
+    hint = params.get("id_token_hint")
+    if not hint:
+        return None
+    try:
+        header, claims = services().keys.verify(hint)
+    except ValueError:
+        raise AuthorizeError(
+            "invalid_request", "id_token_hint is not an ID token from this issuer"
+        ) from None
+    if header.get("typ") or claims.get("iss") != services().issuer.issuer:
+        raise AuthorizeError("invalid_request", "id_token_hint is not an ID token from this issuer")
+    return str(claims.get("sub", "")) or None
+
+
+def _narrow_scope(params: dict[str, str]) -> tuple[str, str | None]:
+    """Keep the OIDC scopes and the scopes the requested API defines; drop the rest."""
+    requested = list(dict.fromkeys(params.get("scope", "").split()))
+    audience = params.get("audience") or params.get("resource")
+    allowed = set(OIDC_SCOPES)
+    if audience:
+        api = db.session.scalar(select(ResourceServer).where(ResourceServer.identifier == audience))
+        if api is None:
+            raise AuthorizeError("invalid_request", "The audience is not a registered API.")
+        allowed |= set(api.scopes)
+    return " ".join(s for s in requested if s in allowed), audience
+
+
+def _precheck(params: dict[str, str], state: str | None) -> None:
+    """Checks Authlib does not make, done after the redirect URI is known good."""
+    if "request" in params:
+        raise AuthorizeError("request_not_supported", "Request objects are not supported.")
+    if "request_uri" in params:
+        raise AuthorizeError("request_uri_not_supported", "request_uri is not supported.")
+    prompts = params.get("prompt", "").split()
+    if "none" in prompts and len(prompts) > 1:
+        raise AuthorizeError("invalid_request", "prompt=none cannot be combined with other values")
+    del state
+
+
+def authorize() -> Response:
+    params = request_params()
+    if params.get("response_mode", "query") not in SUPPORTED_RESPONSE_MODES:
+        return error_page("Unsupported response mode", "Only response_mode=query is supported.")
+    server = authorization_server()
+    try:
+        grant = server.get_consent_grant(end_user=None)
+    except OAuth2Error as err:
+        if err.redirect_uri:
+            return _error_redirect(err.redirect_uri, err.error, err.description or "", err.state)
+        return error_page("Invalid authorization request", err.description or err.error)
+    redirect_uri: str = grant.redirect_uri
+    state = params.get("state")
+    try:
+        _precheck(params, state)
+        return _continue(server, grant, params, redirect_uri, state)
+    except AuthorizeError as err:
+        return _error_redirect(redirect_uri, err.error, err.description, state)
+
+
+def _continue(
+    server: Any, grant: Any, params: dict[str, str], redirect_uri: str, state: str | None
+) -> Response:
+    svc = services()
+    svc.keys.refresh(db.session)
+    session_row = flows.current_session(db.session, request.cookies.get(flows.SESSION_COOKIE))
+    completed = flows.take_completed_interaction(
+        db.session, request.cookies.get(flows.INTERACTION_COOKIE), params
+    )
+    ctx = PromptContext(
+        session=session_row,
+        prompts=frozenset(params.get("prompt", "").split()),
+        max_age=_parse_max_age(params),
+        hint_sub=_hint_subject(params),
+        fresh_login=completed is not None
+        and session_row is not None
+        and session_row.auth_time >= completed.created_at,
+    )
+    reasons = login_reasons(ctx)
+    if reasons:
+        if "none" in ctx.prompts:
+            raise AuthorizeError("login_required", "End-user authentication is required.")
+        return _start_login(grant.client.client_id, params, reasons[0])
+    assert session_row is not None
+    user = db.session.get(User, session_row.user_id)
+    if user is None:
+        return _start_login(grant.client.client_id, params, "no_session")
+    scope, audience = _narrow_scope(params)
+    who = AuthenticatedUser(
+        user=user,
+        auth_time=session_row.auth_time,
+        sid=session_row.sid,
+        amr=list(session_row.amr),
+        scope=scope,
+        audience=audience,
+    )
+    response = server.create_authorization_response(grant=grant, grant_user=who)
+    location = response.headers.get("Location", "")
+    if response.status_code != 302 or not location.startswith(redirect_uri):
+        db.session.rollback()
+        return error_page("Authorization failed", "The request could not be completed.")
+    db.session.commit()
+    resp = _redirect_with(location, {})
+    if completed is not None:
+        resp.delete_cookie(flows.INTERACTION_COOKIE, path="/")
+    return resp
+
+
+def _start_login(client_id: str, params: dict[str, str], reason: str) -> Response:
+    svc = services()
+    browser_secret, row = flows.create_interaction(
+        db.session, client_id, params, reason, svc.config["INTERACTION_TTL"]
+    )
+    db.session.commit()
+    resp = redirect(f"/interaction/{row.uid}/login", code=303)
+    resp.set_cookie(
+        flows.INTERACTION_COOKIE,
+        browser_secret,
+        max_age=svc.config["INTERACTION_TTL"],
+        httponly=True,
+        secure=svc.issuer.issuer.startswith("https://"),
+        samesite="Lax",
+        path="/",
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def clock_now() -> int:
+    return clock.now()

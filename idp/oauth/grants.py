@@ -1,0 +1,304 @@
+"""Authlib grants with idp's storage: atomic code redemption, rotating refresh tokens with
+reuse detection, and audience-scoped client credentials (ARCHITECTURE.md §9-§10).
+
+Authlib performs the RFC checks (client authentication, redirect URI, PKCE, scope subset);
+these subclasses supply storage and identity only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import (
+    AccessDeniedError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+)
+from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
+from sqlalchemy import select, update
+
+from idp.core import clock
+from idp.core.crypto import random_token, sha256_hex
+from idp.extensions import db, services
+from idp.identity.models import User
+from idp.oauth.models import AuthorizationCode, RefreshToken
+from idp.oauth.tokens import GrantContext, revoke_grant
+
+USER_GRANT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+@dataclass(frozen=True)
+class AuthenticatedUser:
+    """What the login step hands to code issuance."""
+
+    user: User
+    auth_time: int
+    sid: str | None
+    amr: list[str]
+    scope: str
+    audience: str | None
+    acr: str | None = None
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE, S256 only (OAuth 2.1 §4.1.1). A challenge without a method means ``plain``
+    (RFC 7636 §4.3), which we refuse; verifier failures are ``invalid_grant`` (FAPI2)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        super().validate_code_challenge(grant, redirect_uri)
+        if not grant.request.payload.data.get("code_challenge_method"):
+            raise InvalidRequestError("Missing 'code_challenge_method'; only S256 is supported")
+
+    def validate_code_verifier(self, grant: Any, result: Any) -> None:
+        try:
+            super().validate_code_verifier(grant, result)
+        except InvalidRequestError as exc:
+            raise InvalidGrantError(exc.description) from exc
+
+    def get_authorization_code_challenge(self, authorization_code: AuthorizationCode) -> Any:
+        return authorization_code.code_challenge
+
+    def get_authorization_code_challenge_method(self, authorization_code: AuthorizationCode) -> Any:
+        return authorization_code.code_challenge_method
+
+
+def _grant_context(row: AuthorizationCode | RefreshToken, grant_id: str) -> GrantContext:
+    return GrantContext(
+        grant_id=grant_id,
+        client_id=row.client_id,
+        user_id=row.user_id,
+        scope=row.scope,
+        audience=row.audience,
+        auth_time=row.auth_time,
+        amr=list(row.amr or []),
+        acr=row.acr,
+        sid=row.sid,
+        family_expires_at=getattr(row, "family_expires_at", None),
+    )
+
+
+def _issue(
+    ctx: GrantContext,
+    user: User,
+    scope: str,
+    nonce: str | None,
+    refresh: bool,
+    parent_id: str | None,
+) -> dict[str, Any]:
+    svc = services()
+    session = db.session
+    token = svc.issuer.user_access_token(session, ctx, scope)
+    if "openid" in scope.split():
+        token["id_token"] = svc.issuer.id_token(ctx, user, token["access_token"], nonce)
+    if refresh:
+        token["refresh_token"] = svc.issuer.refresh_token(session, ctx, parent_id)
+    return token
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = USER_GRANT_AUTH_METHODS
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        who: AuthenticatedUser = request.user
+        data = request.payload.data
+        now = clock.now()
+        db.session.add(
+            AuthorizationCode(
+                code_hash=sha256_hex(code),
+                grant_id="grt_" + random_token(12),
+                client_id=request.client.client_id,
+                user_id=who.user.id,
+                redirect_uri=request.payload.redirect_uri,
+                scope=who.scope,
+                audience=who.audience,
+                nonce=data.get("nonce") or None,
+                code_challenge=data.get("code_challenge"),
+                code_challenge_method=data.get("code_challenge_method"),
+                auth_time=who.auth_time,
+                amr=who.amr,
+                acr=who.acr,
+                sid=who.sid,
+                include_auth_time=True,
+                created_at=now,
+                expires_at=now + services().config["AUTH_CODE_TTL"],
+            )
+        )
+
+    def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
+        """Claim the code with one conditional update (SECURITY.md §3.1): of any number of
+        concurrent redemptions exactly one gets the row back."""
+        now = clock.now()
+        code_hash = sha256_hex(code)
+        claimed = db.session.scalars(
+            update(AuthorizationCode)
+            .where(
+                AuthorizationCode.code_hash == code_hash,
+                AuthorizationCode.client_id == client.client_id,
+                AuthorizationCode.used_at.is_(None),
+                AuthorizationCode.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(AuthorizationCode),
+            execution_options={"synchronize_session": False},
+        ).first()
+        if claimed is None:
+            self._on_replay(code_hash, client.client_id)
+        return claimed
+
+    def _on_replay(self, code_hash: str, client_id: str) -> None:
+        """RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it, but only when
+        the replay proves possession (right client and verifier), so that a junk request cannot
+        switch off a legitimate grant (OAuth 2.1 §7.5.2)."""
+        row = db.session.get(AuthorizationCode, code_hash)
+        if row is None or row.used_at is None or row.client_id != client_id:
+            return
+        verifier = self.request.form.get("code_verifier") or ""
+        if row.code_challenge and create_s256_code_challenge(verifier) == row.code_challenge:
+            revoke_grant(db.session, row.grant_id)
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        """Nothing to do: the code was marked used when it was claimed."""
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
+        return db.session.get(User, authorization_code.user_id)
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        code: AuthorizationCode = self.request.authorization_code
+        user = self.authenticate_user(code)
+        if user is None:
+            raise InvalidGrantError("The user of this code no longer exists.")
+        ctx = _grant_context(code, code.grant_id)
+        refresh = self.request.client.check_grant_type("refresh_token") and (
+            "offline_access" in code.scope.split()
+        )
+        token = _issue(ctx, user, code.scope, code.nonce, refresh, None)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+@dataclass
+class RefreshRef:
+    row: RefreshToken
+
+    def check_client(self, client: Any) -> bool:
+        return bool(self.row.client_id == client.client_id)
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """RFC 6749 §6 with rotation (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = USER_GRANT_AUTH_METHODS
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshRef | None:
+        row = db.session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(refresh_token))
+        )
+        return RefreshRef(row) if row is not None else None
+
+    def authenticate_user(self, refresh_token: RefreshRef) -> User | None:
+        return db.session.get(User, refresh_token.row.user_id)
+
+    def _rotate(self, row: RefreshToken) -> None:
+        """Claim ``row`` with a conditional update. A loser of a benign race (or a client whose
+        response was lost) presenting the immediately previous token within the grace window is
+        served in the same family; anything else is reuse and revokes the family."""
+        now = clock.now()
+        if row.status == "revoked" or now >= row.expires_at or now >= row.family_expires_at:
+            raise InvalidGrantError("The refresh token is expired or revoked.")
+        result: Any = db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == row.id, RefreshToken.status == "active")
+            .values(status="rotated", rotated_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        if result.rowcount == 1:
+            return
+        db.session.refresh(row)
+        grace = services().config["REFRESH_GRACE_SECONDS"]
+        descendants_moved_on = db.session.scalar(
+            select(RefreshToken.id).where(
+                RefreshToken.parent_id == row.id, RefreshToken.status != "active"
+            )
+        )
+        in_grace = (
+            row.status == "rotated"
+            and row.rotated_at is not None
+            and now - row.rotated_at <= grace
+            and descendants_moved_on is None
+        )
+        if not in_grace:
+            revoke_grant(db.session, row.family_id)
+            raise InvalidGrantError("The refresh token was already used.")
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        ref: RefreshRef = self.request.refresh_token
+        row = ref.row
+        self._rotate(row)
+        user = self.authenticate_user(ref)
+        if user is None:
+            raise InvalidGrantError("The user of this token no longer exists.")
+        scope = self.request.payload.scope or row.scope
+        ctx = _grant_context(row, row.family_id)
+        token = _issue(ctx, user, scope, None, True, row.id)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §4.4 for m2m applications, audience-scoped by client grants (Auth0 model).
+
+    The hot path reads only cached data and writes nothing: the token is a signed JWT whose
+    ``jti`` is recorded only if it is ever revoked.
+    """
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        client = self.request.client
+        form = self.request.form
+        audience = form.get("audience") or form.get("resource")
+        if not audience and len(client.client_grants) == 1:
+            audience = next(iter(client.client_grants))
+        if not audience:
+            raise InvalidRequestError("Missing 'audience': name the API the token is for.")
+        granted = client.client_grants.get(audience)
+        if granted is None:
+            err = AccessDeniedError(f"The client is not authorized to access {audience!r}.")
+            err.status_code = 403
+            raise err
+        requested = self.request.payload.scope
+        if requested:
+            wanted = requested.split()
+            if not set(wanted) <= set(granted):
+                raise InvalidScopeError()
+            scope = " ".join(dict.fromkeys(wanted))
+        else:
+            scope = " ".join(granted)
+        self.request.audience = audience
+        self.request.granted_scope = scope
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        svc = services()
+        client = self.request.client
+        access_token, _jti, _exp = svc.issuer.access_token(
+            client_id=client.client_id,
+            sub=client.client_id,
+            audience=self.request.audience,
+            scope=self.request.granted_scope,
+        )
+        body: dict[str, Any] = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": svc.issuer.access_ttl,
+        }
+        if self.request.granted_scope:
+            body["scope"] = self.request.granted_scope
+        return 200, body, self.TOKEN_RESPONSE_HEADER

@@ -1,0 +1,195 @@
+"""Token minting: RFC 9068 JWT access tokens, OIDC Core §2 ID tokens, opaque refresh tokens.
+
+Everything here adds rows to the caller's session and never commits: the token endpoint
+commits once, after the code or refresh token has been claimed (ARCHITECTURE.md §10).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from idp.core import clock
+from idp.core.crypto import random_token, sha256_hex
+from idp.identity.models import User
+from idp.keys.service import KeyRing
+from idp.oauth.models import AccessTokenRecord, RefreshToken
+
+OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
+
+
+@dataclass(frozen=True)
+class GrantContext:
+    """What a user grant carries from the code to every refresh (OIDC Core §12.2)."""
+
+    grant_id: str
+    client_id: str
+    user_id: str
+    scope: str
+    audience: str | None
+    auth_time: int
+    amr: list[str] = field(default_factory=list)
+    acr: str | None = None
+    sid: str | None = None
+    family_expires_at: int | None = None
+
+
+def half_hash(value: str) -> str:
+    """``at_hash`` for SHA-256 based algorithms (OIDC Core §3.1.3.6)."""
+    digest = hashlib.sha256(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+def user_claims(user: User, scope: str) -> dict[str, Any]:
+    """Claims released for ``scope`` (OIDC Core §5.4); ``sub`` always."""
+    scopes = set(scope.split())
+    claims: dict[str, Any] = {"sub": user.id}
+    if "email" in scopes:
+        claims["email"] = user.email
+        claims["email_verified"] = bool(user.email_verified)
+    if "profile" in scopes:
+        if user.name:
+            claims["name"] = user.name
+        claims["updated_at"] = user.updated_at
+    return claims
+
+
+class TokenIssuer:
+    def __init__(self, keys: KeyRing, config: dict[str, Any]) -> None:
+        self.keys = keys
+        self.issuer: str = config["ISSUER"]
+        self.access_ttl: int = config["ACCESS_TOKEN_TTL"]
+        self.id_ttl: int = config["ID_TOKEN_TTL"]
+        self.refresh_idle_ttl: int = config["REFRESH_TOKEN_IDLE_TTL"]
+        self.refresh_absolute_ttl: int = config["REFRESH_TOKEN_ABSOLUTE_TTL"]
+        self.userinfo_audience = f"{self.issuer}/userinfo"
+
+    def access_token(
+        self,
+        *,
+        client_id: str,
+        sub: str,
+        audience: str | list[str],
+        scope: str,
+        extra: dict[str, Any] | None = None,
+    ) -> tuple[str, str, int]:
+        """RFC 9068 §2.2 claims, signed with ``typ: at+jwt`` (§2.1). Returns (jwt, jti, exp)."""
+        now = clock.now()
+        jti = random_token(18)
+        exp = now + self.access_ttl
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": audience,
+            "exp": exp,
+            "iat": now,
+            "jti": jti,
+            "client_id": client_id,
+        }
+        if scope:
+            claims["scope"] = scope
+        if extra:
+            claims.update(extra)
+        return self.keys.sign(claims, typ="at+jwt"), jti, exp
+
+    def user_access_token(self, session: Session, ctx: GrantContext, scope: str) -> dict[str, Any]:
+        """Access token for a user grant; its ``jti`` is recorded under the grant id so that
+        code replay, refresh reuse and revocation can switch the whole grant off."""
+        aud: str | list[str]
+        if ctx.audience and "openid" in scope.split():
+            aud = [ctx.audience, self.userinfo_audience]
+        elif ctx.audience:
+            aud = ctx.audience
+        else:
+            aud = self.userinfo_audience
+            scope = " ".join(s for s in scope.split() if s in OIDC_SCOPES)
+        extra: dict[str, Any] = {"auth_time": ctx.auth_time}
+        if ctx.acr:
+            extra["acr"] = ctx.acr
+        token, jti, exp = self.access_token(
+            client_id=ctx.client_id, sub=ctx.user_id, audience=aud, scope=scope, extra=extra
+        )
+        session.add(
+            AccessTokenRecord(
+                jti=jti,
+                grant_id=ctx.grant_id,
+                client_id=ctx.client_id,
+                user_id=ctx.user_id,
+                expires_at=exp,
+                revoked=False,
+            )
+        )
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": self.access_ttl,
+            "scope": scope,
+        }
+
+    def id_token(self, ctx: GrantContext, user: User, access_token: str, nonce: str | None) -> str:
+        """OIDC Core §2 / §3.1.3.6. ``auth_time`` is the real authentication time (never
+        issuance time) and is always present; profile claims go to userinfo (§5.4)."""
+        now = clock.now()
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": user.id,
+            "aud": ctx.client_id,
+            "exp": now + self.id_ttl,
+            "iat": now,
+            "auth_time": ctx.auth_time,
+            # RS256 and ES256 both hash with SHA-256, so one half-hash serves both.
+            "at_hash": half_hash(access_token),
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        if ctx.sid:
+            claims["sid"] = ctx.sid
+        if ctx.acr:
+            claims["acr"] = ctx.acr
+        if ctx.amr:
+            claims["amr"] = list(ctx.amr)
+        return self.keys.sign(claims)
+
+    def refresh_token(
+        self, session: Session, ctx: GrantContext, parent_id: str | None = None
+    ) -> str:
+        """A new link in the rotation family; only the SHA-256 of the value is stored."""
+        now = clock.now()
+        value = random_token(32)
+        family_expires = ctx.family_expires_at or now + self.refresh_absolute_ttl
+        session.add(
+            RefreshToken(
+                id="rt_" + random_token(12),
+                token_hash=sha256_hex(value),
+                family_id=ctx.grant_id,
+                parent_id=parent_id,
+                client_id=ctx.client_id,
+                user_id=ctx.user_id,
+                scope=ctx.scope,
+                audience=ctx.audience,
+                auth_time=ctx.auth_time,
+                amr=list(ctx.amr),
+                acr=ctx.acr,
+                sid=ctx.sid,
+                status="active",
+                created_at=now,
+                expires_at=min(now + self.refresh_idle_ttl, family_expires),
+                family_expires_at=family_expires,
+            )
+        )
+        return value
+
+
+def revoke_grant(session: Session, grant_id: str) -> None:
+    """Switch off every refresh and access token of a grant (RFC 9700 §4.14.2, RFC 6749 §4.1.2)."""
+    session.execute(
+        update(RefreshToken).where(RefreshToken.family_id == grant_id).values(status="revoked")
+    )
+    session.execute(
+        update(AccessTokenRecord).where(AccessTokenRecord.grant_id == grant_id).values(revoked=True)
+    )

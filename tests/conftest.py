@@ -1,0 +1,97 @@
+"""Fixtures: a live idp server (fresh instance, fresh schema) on a free loopback port.
+
+The database is SQLite in a temporary instance unless ``IDP_TEST_DATABASE_URL`` names another
+(CI runs the suite a second time on PostgreSQL). Tests talk to the server over real HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, text
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from idp import create_app
+from idp.core import migrate
+from idp.extensions import db, services
+from idp.keys.service import create_key
+from tests.factories import Factory
+
+TEST_DB_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
+
+FAST_SETTINGS: dict[str, Any] = {
+    "ARGON2_TIME_COST": 1,
+    "ARGON2_MEMORY_KIB": 1024,
+    "CLIENT_CACHE_SECONDS": 0.0,
+    "KEY_CACHE_SECONDS": 0.0,
+}
+
+
+def reset_database(url: str) -> None:
+    """Drop everything in the test database so each server starts from an empty schema."""
+    if not url.startswith("postgresql"):
+        return
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def build_app(tmp: Path, port: int, **overrides: Any) -> Flask:
+    (tmp / "secret.key").write_text(secrets.token_urlsafe(48))
+    config = dict(FAST_SETTINGS)
+    config["ISSUER"] = f"http://127.0.0.1:{port}"
+    if TEST_DB_URL:
+        config["DATABASE_URL"] = TEST_DB_URL
+    config.update(overrides)
+    reset_database(config.get("DATABASE_URL", ""))
+    app = create_app(config, instance_path=tmp)
+    with app.app_context():
+        migrate.upgrade(db.engine)
+        create_key(db.session, services().box, "RS256")
+        db.session.commit()
+    return app
+
+
+class LiveServer:
+    def __init__(self, app: Flask, server: BaseWSGIServer) -> None:
+        self.app = app
+        self.server = server
+        self.url = app.config["ISSUER"]
+        self.factory = Factory(app)
+
+
+def _free_server(app_builder: Any) -> tuple[Flask, BaseWSGIServer]:
+    # Bind first (port 0), then build the app with the real port in its issuer.
+    probe = make_server("127.0.0.1", 0, lambda e, s: [], threaded=True)
+    port = probe.server_port
+    probe.server_close()
+    app = app_builder(port)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    return app, server
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One fresh server per test module (a server per test would dominate the run time)."""
+    tmp = tmp_path_factory.mktemp("instance")
+    app, server = _free_server(lambda port: build_app(tmp, port))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveServer(app, server)
+    server.shutdown()
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def op(live: LiveServer) -> LiveServer:
+    return live
