@@ -95,3 +95,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture
 def op(live: LiveServer) -> LiveServer:
     return live
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    """Move the server's clock (it runs in this process): ``clock.advance(61)``."""
+    from idp.core import clock as server_clock
+
+    yield server_clock
+    server_clock.reset()

@@ -16,3 +16,9 @@ def advance(seconds: float) -> None:
     """Test hook: move this process's clock forward."""
     global _offset  # noqa: PLW0603 - a process-wide test clock is the point
     _offset += seconds
+
+
+def reset() -> None:
+    """Test hook: back to real time."""
+    global _offset  # noqa: PLW0603
+    _offset = 0.0
