@@ -30,7 +30,7 @@ run: $(VENV)/.run-deps
 	@echo ""
 	@echo "idp is starting at http://localhost:$(PORT)"
 	@echo "  discovery: http://localhost:$(PORT)/.well-known/openid-configuration"
-	@echo "  try a login: run '$(BIN)/idp --instance $(INSTANCE) demo' again for a ready-made URL"
+	@echo "  (idp demo printed a ready-made login URL above)"
 	@echo ""
 	IDP_ISSUER=$${IDP_ISSUER:-http://localhost:$(PORT)} $(BIN)/idp --instance $(INSTANCE) serve --host $(HOST) --port $(PORT) --workers 2
 

@@ -75,12 +75,12 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     csrf.init_app(app)
     box = SecretBox(cfg["SECRET_KEY"])
-    keys = KeyRing(box, cfg["KEY_CACHE_SECONDS"])
+    keys = KeyRing(box, cfg["KEY_CACHE_SECONDS"], lambda: db.session)
     app.extensions["idp.services"] = Services(
         config=dict(cfg),
         box=box,
         keys=keys,
-        clients=ClientDirectory(box, cfg["CLIENT_CACHE_SECONDS"]),
+        clients=ClientDirectory(box, cfg["CLIENT_CACHE_SECONDS"], lambda: db.session),
         issuer=TokenIssuer(keys, dict(cfg)),
         passwords=Passwords.create(
             cfg["ARGON2_TIME_COST"], cfg["ARGON2_MEMORY_KIB"], cfg["ARGON2_PARALLELISM"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
+from urllib.parse import urlencode
 
 import click
 from sqlalchemy import select
@@ -12,6 +15,9 @@ from idp.cli import Ctx, pass_ctx
 DEMO_EMAIL = "demo@example.com"
 DEMO_API = "https://api.example.com"
 DEMO_REDIRECT = "http://localhost:8080/callback"
+DEMO_APP = "Demo web app"
+# A fixed, public PKCE verifier: only for the printed demo URL, never for a real client.
+DEMO_VERIFIER = "demo-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
 @click.command()
@@ -22,10 +28,17 @@ def demo(ctx: Ctx) -> None:
     from idp.identity import service as identity
     from idp.identity.models import User
     from idp.oauth import service as oauth
+    from idp.oauth.models import Client
 
     with ctx.session() as s:
         if s.scalar(select(User).where(User.email == DEMO_EMAIL)) is not None:
-            ctx.emit({"seeded": False}, "demo data already present (see the first `make run`)")
+            client = s.scalar(select(Client).where(Client.name == DEMO_APP))
+            url = _login_url(services().config["ISSUER"], client.client_id) if client else ""
+            ctx.emit(
+                {"seeded": False, "login_url": url},
+                "demo data already present (credentials were printed by the first run)"
+                + (f"\n  try a login: {url}" if url else ""),
+            )
             return
         svc = services()
         password = secrets.token_urlsafe(12)
@@ -49,6 +62,7 @@ def demo(ctx: Ctx) -> None:
             "api": DEMO_API,
             "email": DEMO_EMAIL,
             "password": password,
+            "login_url": _login_url(svc.config["ISSUER"], app.client.client_id),
         }
     ctx.emit(
         data,
@@ -60,6 +74,23 @@ def demo(ctx: Ctx) -> None:
                 f"               redirect_uri={DEMO_REDIRECT}",
                 f"  API          {DEMO_API} (scope read:things)",
                 f"  user         {DEMO_EMAIL} / {password}",
+                f"  try a login  {data['login_url']}",
+                "               (the browser ends at the redirect URI with ?code=...; redeem it",
+                f"               with code_verifier={DEMO_VERIFIER})",
             ]
         ),
     )
+
+
+def _login_url(issuer: str, client_id: str) -> str:
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(DEMO_VERIFIER.encode()).digest())
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": DEMO_REDIRECT,
+        "scope": "openid email profile offline_access",
+        "state": "demo",
+        "code_challenge": challenge.rstrip(b"=").decode(),
+        "code_challenge_method": "S256",
+    }
+    return f"{issuer}/authorize?{urlencode(params)}"

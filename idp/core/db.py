@@ -85,6 +85,12 @@ class Database:
             g._idp_db_session = sess
         return sess
 
+    def commit_if_used(self) -> None:
+        """Commit the request's session if one was opened (hot paths may never open one)."""
+        sess: Session | None = g.get("_idp_db_session")
+        if sess is not None:
+            sess.commit()
+
     @staticmethod
     def _close(_exc: BaseException | None) -> None:
         sess: Session | None = g.pop("_idp_db_session", None)

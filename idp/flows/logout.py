@@ -23,7 +23,7 @@ _PENDING = "logout_pending"
 
 def _verify_hint(hint: str) -> dict[str, Any] | None:
     svc = services()
-    svc.keys.refresh(db.session)
+    svc.keys.refresh()
     try:
         header, claims = svc.keys.verify(hint)  # an expired hint is still fine (§2)
     except ValueError:
@@ -45,7 +45,7 @@ def _resolve_target(params: dict[str, str], claims: dict[str, Any] | None) -> st
         return None
     if not hint_client:
         raise ValueError("A post_logout_redirect_uri needs a valid id_token_hint.")
-    client = services().clients.get(db.session, str(hint_client))
+    client = services().clients.get(str(hint_client))
     if client is None or uri not in client.post_logout_redirect_uris:
         raise ValueError("post_logout_redirect_uri is not registered for this application.")
     state = params.get("state")

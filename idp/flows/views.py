@@ -38,7 +38,7 @@ def login(uid: str) -> Response:
         assert page is not None
         return page
     svc = services()
-    client = svc.clients.get(db.session, row.client_id)
+    client = svc.clients.get(row.client_id)
     app_name = client.name if client else "the application"
     email = row.params.get("login_hint", "")
     error = None

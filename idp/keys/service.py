@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,10 @@ class LoadedKey:
 class KeyRing:
     """The worker's view of the signing keys."""
 
-    def __init__(self, box: SecretBox, cache_seconds: float) -> None:
+    def __init__(
+        self, box: SecretBox, cache_seconds: float, session: Callable[[], Session]
+    ) -> None:
+        self._session = session
         self._box = box
         self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
@@ -78,9 +82,11 @@ class KeyRing:
         self._keyset = KeySet([])
         self._jwks_json = '{"keys": []}'
 
-    def refresh(self, session: Session, force: bool = False) -> None:
+    def refresh(self, force: bool = False) -> None:
+        """Reload from the database when the cache is older than ``cache_seconds``."""
         if not force and time.monotonic() - self._loaded_at < self._cache_seconds:
             return
+        session = self._session()
         with self._lock:
             now = clock.now()
             rows = session.scalars(select(SigningKey).order_by(SigningKey.created_at)).all()

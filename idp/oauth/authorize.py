@@ -142,7 +142,7 @@ def _continue(
     server: Any, grant: Any, params: dict[str, str], redirect_uri: str, state: str | None
 ) -> Response:
     svc = services()
-    svc.keys.refresh(db.session)
+    svc.keys.refresh()
     session_row = flows.current_session(db.session, request.cookies.get(flows.SESSION_COOKIE))
     completed = flows.take_completed_interaction(
         db.session, request.cookies.get(flows.INTERACTION_COOKIE), params

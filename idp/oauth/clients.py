@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -102,20 +103,21 @@ class ClientInfo(ClientMixin):
 class ClientDirectory:
     """Looks clients up, caching each snapshot for ``ttl`` seconds in this worker."""
 
-    def __init__(self, box: SecretBox, ttl: float) -> None:
+    def __init__(self, box: SecretBox, ttl: float, session: Callable[[], Session]) -> None:
+        self._session = session
         self._box = box
         self._ttl = ttl
         self._cache: dict[str, tuple[float, ClientInfo | None]] = {}
         self._lock = threading.Lock()
 
-    def get(self, session: Session, client_id: str) -> ClientInfo | None:
+    def get(self, client_id: str) -> ClientInfo | None:
         if not client_id or len(client_id) > 64:
             return None
         now = time.monotonic()
         hit = self._cache.get(client_id)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
-        info = self._load(session, client_id)
+        info = self._load(self._session(), client_id)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

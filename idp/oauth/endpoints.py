@@ -53,7 +53,7 @@ def verify_access_token(token: str) -> dict[str, Any] | None:
     if not token or len(token) > 8192 or token.count(".") != 2:
         return None
     svc = services()
-    svc.keys.refresh(db.session)
+    svc.keys.refresh()
     try:
         header, claims = svc.keys.verify(token)
     except ValueError:

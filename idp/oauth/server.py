@@ -7,7 +7,7 @@ from typing import Any
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from flask import Flask, current_app
 
-from idp.extensions import db, services
+from idp.extensions import services
 from idp.oauth.endpoints import Introspection, Revocation
 from idp.oauth.grants import (
     AuthorizationCodeGrant,
@@ -18,7 +18,7 @@ from idp.oauth.grants import (
 
 
 def _query_client(client_id: str) -> Any:
-    return services().clients.get(db.session, client_id)
+    return services().clients.get(client_id)
 
 
 def _save_token(token: dict[str, Any], request: Any) -> None:

@@ -59,7 +59,7 @@ def _form_problem() -> Response | None:
 def _finish(resp: Response) -> Response:
     """Commit whatever the endpoint did. On an OAuth error this persists only the deliberate
     side effects (a burned code, a revoked family); tokens are added only on success."""
-    db.session.commit()
+    db.commit_if_used()
     resp.headers.update(NO_STORE)
     return resp
 
@@ -74,7 +74,7 @@ def token() -> Response:
     problem = _form_problem()
     if problem is not None:
         return problem
-    services().keys.refresh(db.session)
+    services().keys.refresh()
     return _finish(authorization_server().create_token_response())
 
 
@@ -199,7 +199,7 @@ def discovery_document() -> dict[str, Any]:
 
 @bp.route("/.well-known/openid-configuration")
 def openid_configuration() -> Response:
-    services().keys.refresh(db.session)
+    services().keys.refresh()
     resp = jsonify(discovery_document())
     resp.headers["Cache-Control"] = "public, max-age=300"
     resp.headers["Access-Control-Allow-Origin"] = "*"
@@ -215,7 +215,7 @@ def oauth_metadata() -> Response:
 @bp.route("/.well-known/jwks.json")
 def jwks() -> Response:
     svc = services()
-    svc.keys.refresh(db.session)
+    svc.keys.refresh()
     resp = Response(svc.keys.jwks_json, mimetype="application/json")
     # Short enough that a rotated-in key is seen well before it signs anything relied upon.
     resp.headers["Cache-Control"] = "public, max-age=300"
