@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from idp.extensions import db, services
 from idp.flows import service as flows
 from idp.flows.views import bp
-from idp.oauth.authorize import error_page
+from idp.oauth.authorize import error_page, is_id_token
 
 _PENDING = "logout_pending"
 
@@ -28,7 +28,7 @@ def _verify_hint(hint: str) -> dict[str, Any] | None:
         header, claims = svc.keys.verify(hint)  # an expired hint is still fine (§2)
     except ValueError:
         return None
-    if header.get("typ") or claims.get("iss") != svc.issuer.issuer:
+    if not is_id_token(header, claims):
         return None
     return claims
 

@@ -27,6 +27,28 @@ from idp.oauth.server import authorization_server
 from idp.oauth.tokens import OIDC_SCOPES
 
 SUPPORTED_RESPONSE_MODES = ("query",)
+SINGLE_VALUED_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "prompt",
+    "max_age",
+    "code_challenge",
+    "code_challenge_method",
+    "login_hint",
+    "id_token_hint",
+    "audience",
+    "resource",
+    "response_mode",
+    "acr_values",
+    "display",
+    "ui_locales",
+    "request",
+    "request_uri",
+)
 
 
 class AuthorizeError(Exception):
@@ -88,9 +110,20 @@ def _hint_subject(params: dict[str, str]) -> str | None:
         raise AuthorizeError(
             "invalid_request", "id_token_hint is not an ID token from this issuer"
         ) from None
-    if header.get("typ") or claims.get("iss") != services().issuer.issuer:
+    if not is_id_token(header, claims):
         raise AuthorizeError("invalid_request", "id_token_hint is not an ID token from this issuer")
     return str(claims.get("sub", "")) or None
+
+
+def is_id_token(header: dict[str, Any], claims: dict[str, Any]) -> bool:
+    """Our own ID token (not an access token, which carries ``typ: at+jwt``, RFC 9068 §2.1)."""
+    typ = str(header.get("typ", "JWT")).lower()
+    return (
+        typ in {"jwt", "application/jwt"}
+        and claims.get("iss") == services().issuer.issuer
+        and bool(claims.get("sub"))
+        and "client_id" not in claims
+    )
 
 
 def _narrow_scope(params: dict[str, str]) -> tuple[str, str | None]:
@@ -118,10 +151,45 @@ def _precheck(params: dict[str, str], state: str | None) -> None:
     del state
 
 
+def _trusted_redirect_uri() -> str | None:
+    """The request's redirect URI if it is single-valued and registered for a known client;
+    only such a URI may receive an error (OAuth 2.1 §4.1.2.1, BCP §4.11.2)."""
+    source = request.form if request.method == "POST" else request.args
+    client_ids, uris = source.getlist("client_id"), source.getlist("redirect_uri")
+    if len(client_ids) != 1 or len(uris) != 1:
+        return None
+    client = services().clients.get(client_ids[0])
+    if client is None or not client.check_redirect_uri(uris[0]):
+        return None
+    return uris[0]
+
+
+def _repeated_parameter() -> str | None:
+    """OAuth 2.1 §3.1: request parameters MUST NOT be included more than once."""
+    source = request.form if request.method == "POST" else request.args
+    for key in SINGLE_VALUED_PARAMS:
+        if len([v for v in source.getlist(key) if v != ""]) > 1:
+            return key
+    return None
+
+
+def _early_error(error: str, description: str) -> Response:
+    """Redirect to the validated redirect URI if there is one; otherwise show a page."""
+    uri = _trusted_redirect_uri()
+    if uri is None:
+        return error_page("Invalid authorization request", description)
+    source = request.form if request.method == "POST" else request.args
+    states = source.getlist("state")
+    return _error_redirect(uri, error, description, states[0] if len(states) == 1 else None)
+
+
 def authorize() -> Response:
     params = request_params()
     if params.get("response_mode", "query") not in SUPPORTED_RESPONSE_MODES:
         return error_page("Unsupported response mode", "Only response_mode=query is supported.")
+    repeated = _repeated_parameter()
+    if repeated:
+        return _early_error("invalid_request", f"Parameter {repeated!r} is repeated.")
     server = authorization_server()
     try:
         grant = server.get_consent_grant(end_user=None)
@@ -129,6 +197,14 @@ def authorize() -> Response:
         if err.redirect_uri:
             return _error_redirect(err.redirect_uri, err.error, err.description or "", err.state)
         return error_page("Invalid authorization request", err.description or err.error)
+    except ValueError:
+        # Authlib refuses to build an error whose description would echo characters that RFC
+        # 6749 §5.2 forbids (it raises ValueError instead); answer with our own wording.
+        bad_type = params.get("response_type") != "code"
+        return _early_error(
+            "unsupported_response_type" if bad_type else "invalid_request",
+            "The response type is not supported." if bad_type else "Invalid request parameters.",
+        )
     redirect_uri: str = grant.redirect_uri
     state = params.get("state")
     try:
