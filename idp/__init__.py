@@ -131,6 +131,7 @@ def _register_error_handlers(app: Flask) -> None:
         else:
             resp = error_page("Temporarily unavailable", "Please try again in a moment.", 503)
         resp.headers["Retry-After"] = "5"
+        resp.headers["Cache-Control"] = "no-store"
         return resp
 
     @app.errorhandler(CSRFError)

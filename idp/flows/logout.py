@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from flask import make_response, redirect, render_template, request, session
 from werkzeug.wrappers import Response
 
-from idp.extensions import db, services
+from idp.extensions import csrf, db, services
 from idp.flows import service as flows
 from idp.flows.views import bp
 from idp.oauth.authorize import error_page, is_id_token
@@ -53,6 +53,7 @@ def _resolve_target(params: dict[str, str], claims: dict[str, Any] | None) -> st
 
 
 @bp.route("/oidc/logout", methods=["GET", "POST"])
+@csrf.exempt  # an RP's form POST (§2) cannot carry our token; the confirmation POST does
 def end_session() -> Response:
     params = {
         k: v for k, v in (request.form if request.method == "POST" else request.args).items() if v
