@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from sqlalchemy import select
@@ -93,8 +94,18 @@ def _as_access(value: str) -> TokenRef | None:
     return TokenRef("access_token", str(claims["client_id"]), claims=claims) if claims else None
 
 
+def _check_params(request: Any, client: Any) -> None:
+    """``token`` is required; an unknown ``token_type_hint`` is ignored, because the server
+    searches every token type anyway (RFC 7009 §2.1, RFC 7662 §2.1)."""
+    if not request.form.get("token"):
+        raise InvalidRequestError("Missing 'token'.")
+
+
 class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def check_params(self, request: Any, client: Any) -> None:
+        _check_params(request, client)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRef | None:
         return resolve_token(token_string, token_type_hint)
@@ -127,6 +138,9 @@ class Introspection(IntrospectionEndpoint):
     and tokens whose audience is an API it holds a client grant for."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def check_params(self, request: Any, client: Any) -> None:
+        _check_params(request, client)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRef | None:
         return resolve_token(token_string, token_type_hint)

@@ -149,6 +149,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         ).first()
         if claimed is None:
             self._on_replay(code_hash, client.client_id)
+            return None
+        if not claimed.code_challenge:
+            # Every code we issue carries a PKCE challenge (OAuth 2.1 §4.1.1); one without is
+            # not ours to honour, whatever the client type (TK-15).
+            return None
+        # OAuth 2.1 §4.1.3: redirect_uri at the token endpoint is optional (PKCE binds the
+        # code), but when sent it must match; Authlib compares only what get_redirect_uri gives.
+        claimed.check_redirect_uri = bool(self.request.payload.redirect_uri)
         return claimed
 
     def _on_replay(self, code_hash: str, client_id: str) -> None:

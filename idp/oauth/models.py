@@ -72,9 +72,12 @@ class AuthorizationCode(Base):
     expires_at: Mapped[int] = mapped_column(Integer)
     used_at: Mapped[int | None] = mapped_column(Integer)
 
+    # Not a column: whether the token request sent redirect_uri (see grants.py).
+    check_redirect_uri = True
+
     # Authlib's AuthorizationCodeMixin interface
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
+    def get_redirect_uri(self) -> str | None:
+        return self.redirect_uri if self.check_redirect_uri else None
 
     def get_scope(self) -> str:
         return self.scope

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
+from urllib.parse import unquote_plus
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749.errors import InvalidClientError
 from flask import Flask, current_app
 
 from idp.extensions import services
@@ -25,9 +29,30 @@ def _save_token(token: dict[str, Any], request: Any) -> None:
     """Tokens are stored by the grants themselves, inside the redemption transaction."""
 
 
+def _client_secret_basic(query_client: Any, request: Any) -> Any:
+    """RFC 6749 §2.3.1: id and secret are form-urlencoded before base64, so ``+`` is a space.
+    (Authlib decodes with ``unquote``, which leaves ``+`` alone.)"""
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep or not client_id or not secret:
+        return None
+    client = query_client(unquote_plus(client_id))
+    if client is None:
+        raise InvalidClientError(status_code=401, description="Client authentication failed.")
+    return client if client.check_client_secret(unquote_plus(secret)) else None
+
+
 def init_app(app: Flask) -> AuthorizationServer:
     server = AuthorizationServer()
     server.init_app(app, query_client=_query_client, save_token=_save_token)
+    server.register_client_auth_method("client_secret_basic", _client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)

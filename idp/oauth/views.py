@@ -74,6 +74,8 @@ def token() -> Response:
     problem = _form_problem()
     if problem is not None:
         return problem
+    if not request.form.get("grant_type"):
+        return _oauth_error("invalid_request", "Missing 'grant_type'.")
     services().keys.refresh()
     return _finish(authorization_server().create_token_response())
 
