@@ -69,6 +69,7 @@ def _init_extensions(app: Flask) -> None:
     from idp.keys.service import KeyRing
     from idp.oauth import server
     from idp.oauth.clients import ClientDirectory
+    from idp.oauth.token_reuse import TokenReuse
     from idp.oauth.tokens import TokenIssuer
 
     cfg = app.config
@@ -85,6 +86,7 @@ def _init_extensions(app: Flask) -> None:
         passwords=Passwords.create(
             cfg["ARGON2_TIME_COST"], cfg["ARGON2_MEMORY_KIB"], cfg["ARGON2_PARALLELISM"]
         ),
+        token_reuse=TokenReuse(cfg["CC_TOKEN_REUSE_SECONDS"]),
     )
     server.init_app(app)
 

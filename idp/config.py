@@ -35,6 +35,9 @@ SETTINGS: dict[str, Setting] = {
     "CLIENT_CACHE_SECONDS": Setting(
         5.0, "Per-worker cache of clients and client grants; changes reach workers this late."
     ),
+    "CC_TOKEN_REUSE_SECONDS": Setting(
+        5, "A client-credentials token is handed out again for this long (0: sign every time)."
+    ),
     "KEY_CACHE_SECONDS": Setting(30.0, "Per-worker cache of signing keys (survives a DB blip)."),
     "SIGNING_ALG": Setting("RS256", "Algorithm of newly created signing keys: RS256 or ES256."),
     "ARGON2_TIME_COST": Setting(2, "argon2id iterations (OWASP: 2)."),

@@ -13,6 +13,7 @@ from idp.core.db import Database
 from idp.identity.service import Passwords
 from idp.keys.service import KeyRing
 from idp.oauth.clients import ClientDirectory
+from idp.oauth.token_reuse import TokenReuse
 from idp.oauth.tokens import TokenIssuer
 
 db = Database()
@@ -27,6 +28,7 @@ class Services:
     clients: ClientDirectory
     issuer: TokenIssuer
     passwords: Passwords
+    token_reuse: TokenReuse
 
 
 def services() -> Services:

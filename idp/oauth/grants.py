@@ -25,6 +25,7 @@ from idp.core.crypto import random_token, sha256_hex
 from idp.extensions import db, services
 from idp.identity.models import User
 from idp.oauth.models import AuthorizationCode, RefreshToken
+from idp.oauth.token_reuse import ReusableToken
 from idp.oauth.tokens import GrantContext, revoke_grant
 
 USER_GRANT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
@@ -296,16 +297,21 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         svc = services()
         client = self.request.client
-        access_token, _jti, _exp = svc.issuer.access_token(
-            client_id=client.client_id,
-            sub=client.client_id,
-            audience=self.request.audience,
-            scope=self.request.granted_scope,
-        )
+        key = (client.client_id, self.request.audience, self.request.granted_scope)
+        reused = svc.token_reuse.get(key)
+        if reused is None:
+            access_token, _jti, exp = svc.issuer.access_token(
+                client_id=client.client_id,
+                sub=client.client_id,
+                audience=self.request.audience,
+                scope=self.request.granted_scope,
+            )
+            reused = ReusableToken(access_token, clock.now(), exp)
+            svc.token_reuse.put(key, reused)
         body: dict[str, Any] = {
-            "access_token": access_token,
+            "access_token": reused.access_token,
             "token_type": "Bearer",
-            "expires_in": svc.issuer.access_ttl,
+            "expires_in": max(reused.expires_at - clock.now(), 1),
         }
         if self.request.granted_scope:
             body["scope"] = self.request.granted_scope
