@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Request, jsonify, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -47,6 +48,7 @@ def create_app(
 
 def _configure_flask(app: Flask) -> None:
     https = app.config["ISSUER"].startswith("https://")
+    app.session_interface = _BrowserOnlySessions()
     app.config.update(
         SESSION_COOKIE_NAME="__Host-idp_csrf" if https else "idp_csrf",
         SESSION_COOKIE_HTTPONLY=True,
@@ -55,6 +57,16 @@ def _configure_flask(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=False,
     )
+
+
+class _BrowserOnlySessions(SecureCookieSessionInterface):
+    """No cookie session on machine endpoints: they never use one, and opening it costs a
+    signing-serializer setup on every token request."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(_MACHINE_PATHS):
+            return None
+        return super().open_session(app, request)
 
 
 def _configure_logging() -> None:
@@ -102,8 +114,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
 
 
+_MACHINE_PATHS = ("/oauth/", "/userinfo", "/.well-known/", "/health")
+
+
 def _wants_json() -> bool:
-    return request.path.startswith(("/oauth/", "/userinfo", "/.well-known/", "/health"))
+    return request.path.startswith(_MACHINE_PATHS)
 
 
 def _register_error_handlers(app: Flask) -> None:
