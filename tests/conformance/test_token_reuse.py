@@ -8,8 +8,11 @@ from tests.helpers import jwt_parts
 
 
 def _token(op, client, audience, **extra):
-    resp = requests.post(f"{op.url}/oauth/token", auth=client.basic,
-                         data={"grant_type": "client_credentials", "audience": audience, **extra})
+    resp = requests.post(
+        f"{op.url}/oauth/token",
+        auth=client.basic,
+        data={"grant_type": "client_credentials", "audience": audience, **extra},
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -39,10 +42,15 @@ def test_window_end_scope_and_client_give_fresh_tokens(op, clock):
 def test_revoked_token_is_not_handed_out_again(op):
     client, audience = op.factory.m2m()
     token = _token(op, client, audience)["access_token"]
-    assert requests.post(f"{op.url}/oauth/revoke", auth=client.basic,
-                         data={"token": token}).status_code == 200
+    assert (
+        requests.post(
+            f"{op.url}/oauth/revoke", auth=client.basic, data={"token": token}
+        ).status_code
+        == 200
+    )
     fresh = _token(op, client, audience)["access_token"]
     assert fresh != token
-    active = requests.post(f"{op.url}/oauth/introspect", auth=client.basic,
-                           data={"token": fresh}).json()
+    active = requests.post(
+        f"{op.url}/oauth/introspect", auth=client.basic, data={"token": fresh}
+    ).json()
     assert active["active"] is True
