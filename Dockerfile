@@ -1,8 +1,11 @@
-# idp: the same as `make run` minus the demo data. No Docker engine runs in our CI; keep it plain.
+# idp: what `make run` does (init, demo data, serve). Set IDP_DEMO=0 in production.
+# No Docker engine runs in our CI; keep it plain.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    IDP_INSTANCE=/var/lib/idp/instance
+    IDP_INSTANCE=/var/lib/idp/instance \
+    IDP_ISSUER=http://localhost:5000 \
+    IDP_DEMO=1
 
 RUN useradd --system --home /var/lib/idp --create-home idp
 WORKDIR /app
@@ -10,8 +13,10 @@ COPY pyproject.toml README.md ./
 COPY idp ./idp
 RUN pip install --no-cache-dir .
 
+RUN mkdir -p /var/lib/idp/instance && chown idp:idp /var/lib/idp/instance
 USER idp
 VOLUME ["/var/lib/idp/instance"]
 EXPOSE 5000
-# `idp init` is idempotent: it creates the instance on first start and migrates on upgrades.
-CMD ["sh", "-c", "idp --instance \"$IDP_INSTANCE\" init && exec idp --instance \"$IDP_INSTANCE\" serve --host 0.0.0.0 --port 5000 --workers ${IDP_WORKERS:-2}"]
+# `idp init` is idempotent: it creates the instance on first start and migrates on upgrades;
+# `idp demo` seeds the demo app, API and user once and prints them to the log.
+CMD ["sh", "-c", "idp --instance \"$IDP_INSTANCE\" init && if [ \"$IDP_DEMO\" = 1 ]; then idp --instance \"$IDP_INSTANCE\" demo; fi && exec idp --instance \"$IDP_INSTANCE\" serve --host 0.0.0.0 --port 5000 --workers ${IDP_WORKERS:-2}"]
