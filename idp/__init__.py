@@ -98,7 +98,9 @@ def _init_extensions(app: Flask) -> None:
         passwords=Passwords.create(
             cfg["ARGON2_TIME_COST"], cfg["ARGON2_MEMORY_KIB"], cfg["ARGON2_PARALLELISM"]
         ),
-        token_reuse=TokenReuse(cfg["CC_TOKEN_REUSE_SECONDS"]),
+        token_reuse=TokenReuse(
+            cfg["CC_TOKEN_REUSE_SECONDS"], Path(app.instance_path) / "revocations.stamp"
+        ),
     )
     server.init_app(app)
 

@@ -116,7 +116,7 @@ class Revocation(RevocationEndpoint):
             revoke_grant(db.session, token.refresh.family_id)
             return
         assert token.claims is not None
-        services().token_reuse.clear()
+        services().token_reuse.revoked()
         jti = str(token.claims["jti"])
         record = db.session.get(AccessTokenRecord, jti)
         if record is None:
