@@ -106,7 +106,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp.flows import logout  # noqa: F401 - registers the logout routes on flows.bp
+    from idp.flows import consent, logout  # noqa: F401 - register their routes on flows.bp
     from idp.flows.views import bp as flows_bp
     from idp.health import bp as health_bp
     from idp.oauth.views import bp as oauth_bp

@@ -18,6 +18,7 @@ def _client_dict(c: Any) -> dict[str, Any]:
         "redirect_uris": c.redirect_uris,
         "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "grant_types": c.grant_types,
+        "first_party": c.first_party,
     }
 
 
@@ -87,6 +88,7 @@ def clients() -> None:
     default=None,
     help="Token endpoint authentication (confidential apps).",
 )
+@click.option("--third-party", is_flag=True, help="Users are asked for consent (OIDC §3.1.2.4).")
 @pass_ctx
 def clients_create(
     ctx: Ctx,
@@ -95,6 +97,7 @@ def clients_create(
     redirect_uris: tuple[str, ...],
     logout_uris: tuple[str, ...],
     auth_method: str | None,
+    third_party: bool,
 ) -> None:
     from idp.extensions import services
     from idp.oauth import service
@@ -107,6 +110,7 @@ def clients_create(
             app_type=app_type,
             redirect_uris=list(redirect_uris),
             post_logout_redirect_uris=list(logout_uris),
+            first_party=not third_party,
         )
         if auth_method:
             service.set_auth_method(s, created.client.client_id, auth_method)
@@ -284,8 +288,43 @@ def users_delete(ctx: Ctx, user: str) -> None:
     ctx.emit({"deleted": user}, f"deleted {user}")
 
 
+@click.group()
+def consents() -> None:
+    """What users have allowed third-party applications."""
+
+
+@consents.command("list")
+@click.option("--user", "user_ref", required=True, help="User id or email.")
+@pass_ctx
+def consents_list(ctx: Ctx, user_ref: str) -> None:
+    from idp.consent import service as consent
+    from idp.identity import service as identity
+
+    with ctx.session() as s:
+        user = identity.get_user(s, user_ref)
+        rows = [
+            {"client_id": c.client_id, "grants": [g.replace("\t", " ") for g in c.grants]}
+            for c in consent.list_for_user(s, user.id)
+        ]
+    ctx.emit(rows, lambda: _table(rows, ["client_id", "grants"]))
+
+
+@consents.command("revoke")
+@click.option("--user", "user_ref", required=True, help="User id or email.")
+@click.option("--client-id", required=True)
+@pass_ctx
+def consents_revoke(ctx: Ctx, user_ref: str, client_id: str) -> None:
+    """Forget the consent; the application's tokens for the user stop working."""
+    from idp.consent import service as consent
+    from idp.identity import service as identity
+
+    with ctx.session() as s:
+        consent.revoke(s, identity.get_user(s, user_ref).id, client_id)
+    ctx.emit({"revoked": client_id}, f"consent for {client_id} revoked")
+
+
 def register(main: click.Group) -> None:
     from idp.demo import demo
 
-    for group in (keys, clients, apis, client_grants, users, demo):
+    for group in (keys, clients, apis, client_grants, users, consents, demo):
         main.add_command(group)

@@ -45,6 +45,7 @@ class Factory:
         redirect_uris: list[str] | None = None,
         post_logout_redirect_uris: list[str] | None = None,
         auth_method: str | None = None,
+        first_party: bool = True,
     ) -> TestClient:
         if redirect_uris is None:
             redirect_uris = [] if app_type == "m2m" else [RP]
@@ -58,6 +59,7 @@ class Factory:
                 app_type=app_type,
                 redirect_uris=redirect_uris,
                 post_logout_redirect_uris=post_logout_redirect_uris,
+                first_party=first_party,
             )
             if auth_method:
                 oauth.set_auth_method(db.session, created.client.client_id, auth_method)

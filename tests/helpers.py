@@ -55,6 +55,7 @@ class AuthResult:
     params: dict[str, str] = field(default_factory=dict)
     page: str = ""
     login_shown: bool = False
+    consent_shown: bool = False
 
     @property
     def code(self) -> str | None:
@@ -75,13 +76,15 @@ class Browser:
         user: TestUser | None = None,
         method: str = "GET",
         password: str | None = None,
+        consent: str | None = None,
     ) -> AuthResult:
+        """``consent``: "allow" or "deny" answers a consent page; None stops at it."""
         url = f"{self.base}/authorize"
         if method == "GET":
             resp = self.http.get(url, params=params, allow_redirects=False)
         else:
             resp = self.http.post(url, data=params, allow_redirects=False)
-        login_shown = False
+        login_shown = consent_shown = False
         for _ in range(10):
             if resp.status_code in (301, 302, 303, 307, 308):
                 location = resp.headers["Location"]
@@ -89,7 +92,13 @@ class Browser:
                 if not target.startswith(self.base + "/"):
                     query = urlsplit(target).query
                     flat = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
-                    return AuthResult(resp.status_code, target, flat, login_shown=login_shown)
+                    return AuthResult(
+                        resp.status_code,
+                        target,
+                        flat,
+                        login_shown=login_shown,
+                        consent_shown=consent_shown,
+                    )
                 resp = self.http.get(target, allow_redirects=False)
                 continue
             if "/interaction/" in resp.url and "/login" in resp.url and resp.status_code == 200:
@@ -100,7 +109,25 @@ class Browser:
                 fields.update(email=user.email, password=password or user.password)
                 resp = self.http.post(resp.url, data=fields, allow_redirects=False)
                 continue
-            return AuthResult(resp.status_code, page=resp.text, login_shown=login_shown)
+            if "/interaction/" in resp.url and "/consent" in resp.url and resp.status_code == 200:
+                consent_shown = True
+                if consent is None:
+                    return AuthResult(
+                        resp.status_code,
+                        page=resp.text,
+                        login_shown=login_shown,
+                        consent_shown=True,
+                    )
+                fields = hidden_inputs(resp.text)
+                fields["decision"] = consent
+                resp = self.http.post(resp.url, data=fields, allow_redirects=False)
+                continue
+            return AuthResult(
+                resp.status_code,
+                page=resp.text,
+                login_shown=login_shown,
+                consent_shown=consent_shown,
+            )
         raise AssertionError("redirect loop at the OP")
 
 

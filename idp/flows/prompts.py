@@ -51,3 +51,34 @@ LOGIN_CHECKS: tuple[tuple[str, Check], ...] = (
 def login_reasons(ctx: PromptContext) -> list[str]:
     """Reason codes of every login check that fires, in table order."""
     return [name for name, check in LOGIN_CHECKS if check(ctx)]
+
+
+@dataclass(frozen=True)
+class ConsentContext:
+    first_party: bool
+    prompts: frozenset[str]
+    missing: tuple[str, ...]
+    fresh_consent: bool
+
+
+ConsentCheck = Callable[[ConsentContext], bool]
+
+
+def _prompt_consent(ctx: ConsentContext) -> bool:
+    return "consent" in ctx.prompts and not ctx.fresh_consent and not ctx.first_party
+
+
+def _not_granted(ctx: ConsentContext) -> bool:
+    return bool(ctx.missing) and not ctx.first_party
+
+
+CONSENT_CHECKS: tuple[tuple[str, ConsentCheck], ...] = (
+    ("prompt_consent", _prompt_consent),
+    ("scopes_not_granted", _not_granted),
+)
+
+
+def consent_reasons(ctx: ConsentContext) -> list[str]:
+    """First-party applications never ask; third-party ones ask for what is not yet granted,
+    and again on ``prompt=consent`` (OIDC Core §3.1.2.1)."""
+    return [name for name, check in CONSENT_CHECKS if check(ctx)]

@@ -21,7 +21,7 @@ bp = Blueprint("flows", __name__)
 GENERIC_LOGIN_ERROR = "Wrong email or password."
 
 
-def _interaction_or_page(uid: str) -> tuple[flows.Interaction | None, Response | None]:
+def interaction_or_page(uid: str) -> tuple[flows.Interaction | None, Response | None]:
     row = flows.get_interaction(db.session, uid, request.cookies.get(flows.INTERACTION_COOKIE))
     if row is None:
         return None, error_page(
@@ -33,7 +33,7 @@ def _interaction_or_page(uid: str) -> tuple[flows.Interaction | None, Response |
 
 @bp.route("/interaction/<uid>/login", methods=["GET", "POST"])
 def login(uid: str) -> Response:
-    row, page = _interaction_or_page(uid)
+    row, page = interaction_or_page(uid)
     if row is None:
         assert page is not None
         return page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import idp.consent.models
 import idp.flows.models
 import idp.identity.models
 import idp.keys.models

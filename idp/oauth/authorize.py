@@ -16,10 +16,10 @@ from flask import make_response, redirect, render_template, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from idp.core import clock
+from idp.consent import service as consent
 from idp.extensions import db, services
 from idp.flows import service as flows
-from idp.flows.prompts import PromptContext, login_reasons
+from idp.flows.prompts import ConsentContext, PromptContext, consent_reasons, login_reasons
 from idp.identity.models import User
 from idp.oauth.grants import AuthenticatedUser
 from idp.oauth.models import ResourceServer
@@ -68,19 +68,23 @@ def error_page(title: str, description: str, status: int = 400) -> Response:
     return resp
 
 
-def _redirect_with(redirect_uri: str, params: dict[str, str]) -> Response:
+def _redirect_with(redirect_uri: str, params: dict[str, str], code: int = 302) -> Response:
     params = {k: v for k, v in params.items() if v}
     params["iss"] = services().issuer.issuer
     sep = "&" if "?" in redirect_uri else "?"
-    resp = redirect(redirect_uri + sep + urlencode(params), code=302)
+    resp = redirect(redirect_uri + sep + urlencode(params), code=code)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
-def _error_redirect(redirect_uri: str, error: str, description: str, state: str | None) -> Response:
+def error_redirect(
+    redirect_uri: str, error: str, description: str, state: str | None, code: int = 302
+) -> Response:
+    """RFC 6749 §4.1.2.1 error response; 303 after a POST (OAuth 2.1 §7.5.3)."""
     return _redirect_with(
         redirect_uri,
         {"error": error, "error_description": description, "state": state or ""},
+        code,
     )
 
 
@@ -126,7 +130,7 @@ def is_id_token(header: dict[str, Any], claims: dict[str, Any]) -> bool:
     )
 
 
-def _narrow_scope(params: dict[str, str]) -> tuple[str, str | None]:
+def narrow_scope(params: dict[str, str]) -> tuple[str, str | None]:
     """Keep the OIDC scopes and the scopes the requested API defines; drop the rest."""
     requested = list(dict.fromkeys(params.get("scope", "").split()))
     audience = params.get("audience") or params.get("resource")
@@ -139,7 +143,7 @@ def _narrow_scope(params: dict[str, str]) -> tuple[str, str | None]:
     return " ".join(s for s in requested if s in allowed), audience
 
 
-def _precheck(params: dict[str, str], state: str | None) -> None:
+def _precheck(params: dict[str, str]) -> None:
     """Checks Authlib does not make, done after the redirect URI is known good."""
     if "request" in params:
         raise AuthorizeError("request_not_supported", "Request objects are not supported.")
@@ -148,7 +152,6 @@ def _precheck(params: dict[str, str], state: str | None) -> None:
     prompts = params.get("prompt", "").split()
     if "none" in prompts and len(prompts) > 1:
         raise AuthorizeError("invalid_request", "prompt=none cannot be combined with other values")
-    del state
 
 
 def _trusted_redirect_uri() -> str | None:
@@ -180,7 +183,7 @@ def _early_error(error: str, description: str) -> Response:
         return error_page("Invalid authorization request", description)
     source = request.form if request.method == "POST" else request.args
     states = source.getlist("state")
-    return _error_redirect(uri, error, description, states[0] if len(states) == 1 else None)
+    return error_redirect(uri, error, description, states[0] if len(states) == 1 else None)
 
 
 def authorize() -> Response:
@@ -195,7 +198,7 @@ def authorize() -> Response:
         grant = server.get_consent_grant(end_user=None)
     except OAuth2Error as err:
         if err.redirect_uri:
-            return _error_redirect(err.redirect_uri, err.error, err.description or "", err.state)
+            return error_redirect(err.redirect_uri, err.error, err.description or "", err.state)
         return error_page("Invalid authorization request", err.description or err.error)
     except ValueError:
         # Authlib refuses to build an error whose description would echo characters that RFC
@@ -208,10 +211,10 @@ def authorize() -> Response:
     redirect_uri: str = grant.redirect_uri
     state = params.get("state")
     try:
-        _precheck(params, state)
+        _precheck(params)
         return _continue(server, grant, params, redirect_uri, state)
     except AuthorizeError as err:
-        return _error_redirect(redirect_uri, err.error, err.description, state)
+        return error_redirect(redirect_uri, err.error, err.description, state)
 
 
 def _continue(
@@ -223,25 +226,47 @@ def _continue(
     completed = flows.take_completed_interaction(
         db.session, request.cookies.get(flows.INTERACTION_COOKIE), params
     )
+    done = set(completed.prompt.split()) if completed is not None else set()
+    fresh_login = (
+        completed is not None
+        and session_row is not None
+        and (session_row.auth_time >= completed.created_at or "login_done" in done)
+    )
     ctx = PromptContext(
         session=session_row,
         prompts=frozenset(params.get("prompt", "").split()),
         max_age=_parse_max_age(params),
         hint_sub=_hint_subject(params),
-        fresh_login=completed is not None
-        and session_row is not None
-        and session_row.auth_time >= completed.created_at,
+        fresh_login=fresh_login,
     )
     reasons = login_reasons(ctx)
     if reasons:
         if "none" in ctx.prompts:
             raise AuthorizeError("login_required", "End-user authentication is required.")
-        return _start_login(grant.client.client_id, params, reasons[0])
+        return _start_interaction(grant.client.client_id, params, "login")
     assert session_row is not None
     user = db.session.get(User, session_row.user_id)
     if user is None:
-        return _start_login(grant.client.client_id, params, "no_session")
-    scope, audience = _narrow_scope(params)
+        return _start_interaction(grant.client.client_id, params, "login")
+    scope, audience = narrow_scope(params)
+    consent_ctx = ConsentContext(
+        first_party=grant.client.first_party,
+        prompts=ctx.prompts,
+        missing=tuple(
+            consent.missing_grants(
+                db.session,
+                user.id,
+                grant.client.client_id,
+                consent.requested_grants(scope, audience),
+            )
+        ),
+        fresh_consent="consent_done" in done,
+    )
+    if consent_reasons(consent_ctx):
+        if "none" in ctx.prompts:
+            raise AuthorizeError("consent_required", "The user has not consented to this request.")
+        tags = "consent login_done" if fresh_login else "consent"
+        return _start_interaction(grant.client.client_id, params, tags)
     who = AuthenticatedUser(
         user=user,
         auth_time=session_row.auth_time,
@@ -262,13 +287,15 @@ def _continue(
     return resp
 
 
-def _start_login(client_id: str, params: dict[str, str], reason: str) -> Response:
+def _start_interaction(client_id: str, params: dict[str, str], prompt: str) -> Response:
+    """Persist the request and send the browser to the page of its first prompt."""
     svc = services()
     browser_secret, row = flows.create_interaction(
-        db.session, client_id, params, reason, svc.config["INTERACTION_TTL"]
+        db.session, client_id, params, prompt, svc.config["INTERACTION_TTL"]
     )
     db.session.commit()
-    resp = redirect(f"/interaction/{row.uid}/login", code=303)
+    page = "consent" if prompt.startswith("consent") else "login"
+    resp = redirect(f"/interaction/{row.uid}/{page}", code=303)
     resp.set_cookie(
         flows.INTERACTION_COOKIE,
         browser_secret,
@@ -280,7 +307,3 @@ def _start_login(client_id: str, params: dict[str, str], reason: str) -> Respons
     )
     resp.headers["Cache-Control"] = "no-store"
     return resp
-
-
-def clock_now() -> int:
-    return clock.now()

@@ -61,6 +61,7 @@ def create_client(
     app_type: str,
     redirect_uris: list[str] | None = None,
     post_logout_redirect_uris: list[str] | None = None,
+    first_party: bool = True,
 ) -> CreatedClient:
     """Register an application. The secret is returned once and stored only as a digest."""
     if app_type not in APP_TYPES:
@@ -82,7 +83,7 @@ def create_client(
         redirect_uris=redirect_uris,
         post_logout_redirect_uris=logout_uris,
         grant_types=list(GRANT_TYPES_BY_APP[app_type]),
-        first_party=True,
+        first_party=first_party,
         created_at=clock.now(),
     )
     session.add(client)

@@ -31,7 +31,6 @@ from tests.helpers import Browser, auth_params, hidden_inputs, jwt_parts, pkce, 
 
 RP = "https://rp.test/cb"
 EVIL = "https://evil.test/cb"
-CONSENT_SKIP = "not built: idp has no consent screen yet (all applications are first-party)"
 
 
 @pytest.fixture
@@ -482,11 +481,6 @@ def test_az25_prompt_none_with_session(op, client, user, clock):
     assert claims["auth_time"] == first.id_claims["auth_time"]
 
 
-@pytest.mark.skip(reason=f"AZ-26 consent_required: {CONSENT_SKIP}")
-def test_az26_prompt_none_consent_required():
-    raise AssertionError("unreachable")
-
-
 @pytest.mark.parametrize(
     "prompt", ["none login", "login none", "none consent", "none select_account"]
 )
@@ -508,11 +502,6 @@ def test_az28_prompt_login_forces_reauthentication(op, client, user, clock):
     claims = jwt_parts(tokens["id_token"])[1]
     assert claims["sub"] == user.user_id
     assert claims["auth_time"] > first.id_claims["auth_time"]
-
-
-@pytest.mark.skip(reason=f"AZ-29 prompt=consent / select_account: {CONSENT_SKIP}")
-def test_az29_prompt_consent_and_select_account():
-    raise AssertionError("unreachable")
 
 
 def test_az30_max_age_elapsed_forces_login(op, client, user, clock):
@@ -646,11 +635,6 @@ def test_az36_request_objects_not_supported(op, client, param, value, error):
     assert doc[f"{param}_parameter_supported"] is False
     params = auth_params(client, _challenge(), **{param: value})
     _redirected_error(op, client, params, error)
-
-
-@pytest.mark.skip(reason=f"AZ-38 user denies consent → access_denied: {CONSENT_SKIP}")
-def test_az38_consent_denied():
-    raise AssertionError("unreachable")
 
 
 @pytest.mark.skip(
