@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 from idp import create_app
+from idp.extensions import db
 from tests.conftest import FAST_SETTINGS, TEST_DB_URL, build_app
 from tests.factories import Factory
 
@@ -27,6 +28,15 @@ def test_revocation_in_one_worker_stops_reuse_in_another(tmp_path):
     if TEST_DB_URL:
         config["DATABASE_URL"] = TEST_DB_URL
     worker_b = create_app(config, instance_path=tmp_path)  # same instance, same database
+    try:
+        _check(worker_a, worker_b)
+    finally:
+        for app in (worker_a, worker_b):
+            with app.app_context():
+                db.engine.dispose()
+
+
+def _check(worker_a, worker_b):
     cred, audience = Factory(worker_a).m2m()
     a, b = worker_a.test_client(), worker_b.test_client()
 
