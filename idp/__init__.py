@@ -76,6 +76,7 @@ def _configure_logging() -> None:
 
 def _init_extensions(app: Flask) -> None:
     from idp.core.crypto import SecretBox
+    from idp.core.net import parse_proxies
     from idp.extensions import Services, csrf, db
     from idp.identity.service import Passwords
     from idp.keys.service import KeyRing
@@ -83,6 +84,8 @@ def _init_extensions(app: Flask) -> None:
     from idp.oauth.clients import ClientDirectory
     from idp.oauth.token_reuse import TokenReuse
     from idp.oauth.tokens import TokenIssuer
+    from idp.protection.service import Shields
+    from idp.protection.stores import RedisCounterStore, SqlCounterStore
 
     cfg = app.config
     db.init_app(app)
@@ -101,6 +104,13 @@ def _init_extensions(app: Flask) -> None:
         token_reuse=TokenReuse(
             cfg["CC_TOKEN_REUSE_SECONDS"], Path(app.instance_path) / "revocations.stamp"
         ),
+        shields=Shields.from_config(
+            RedisCounterStore(cfg["REDIS_URL"])
+            if cfg["REDIS_URL"]
+            else SqlCounterStore(lambda: db.session),
+            cfg,
+        ),
+        trusted_proxies=parse_proxies(cfg["TRUSTED_PROXIES"]),
     )
     server.init_app(app)
 

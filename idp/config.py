@@ -43,6 +43,14 @@ SETTINGS: dict[str, Setting] = {
     "ARGON2_TIME_COST": Setting(2, "argon2id iterations (OWASP: 2)."),
     "ARGON2_MEMORY_KIB": Setting(19456, "argon2id memory in KiB (OWASP: 19 MiB)."),
     "ARGON2_PARALLELISM": Setting(1, "argon2id lanes."),
+    "BRUTE_FORCE_MAX_ATTEMPTS": Setting(10, "Failures per identifier and IP before a block."),
+    "BRUTE_FORCE_BLOCK_SECONDS": Setting(900, "How long an identifier+IP pair stays blocked."),
+    "IP_THROTTLE_MAX_FAILURES": Setting(100, "Failures from one IP (any account) before 429."),
+    "IP_THROTTLE_WINDOW_SECONDS": Setting(900, "Window of the IP failure count and the 429."),
+    "TRUSTED_PROXIES": Setting(
+        "", "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed."
+    ),
+    "REDIS_URL": Setting("", "Share attack-protection counters between instances via Redis."),
     "MAX_CONTENT_LENGTH": Setting(64 * 1024, "Largest accepted request body, bytes."),
     "INSECURE_HTTP_ALLOWED": Setting(
         True, "Allow an http issuer (development); production issuers must be https."

@@ -10,11 +10,13 @@ from flask_wtf import CSRFProtect
 
 from idp.core.crypto import SecretBox
 from idp.core.db import Database
+from idp.core.net import Network
 from idp.identity.service import Passwords
 from idp.keys.service import KeyRing
 from idp.oauth.clients import ClientDirectory
 from idp.oauth.token_reuse import TokenReuse
 from idp.oauth.tokens import TokenIssuer
+from idp.protection.service import Shields
 
 db = Database()
 csrf = CSRFProtect()
@@ -29,6 +31,8 @@ class Services:
     issuer: TokenIssuer
     passwords: Passwords
     token_reuse: TokenReuse
+    shields: Shields
+    trusted_proxies: tuple[Network, ...]
 
 
 def services() -> Services:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from alembic import context
 
+import idp.audit.models
 import idp.consent.models
 import idp.flows.models
 import idp.identity.models
 import idp.keys.models
-import idp.oauth.models  # noqa: F401 - registers the tables on Base.metadata
+import idp.oauth.models
+import idp.protection.models  # noqa: F401 - registers the tables on Base.metadata
 from idp.core.db import Base
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,23 @@
+"""Event names (stable, ``noun.verb``; STYLE.md rule 14)."""
+
+LOGIN_SUCCESS = "login.success"
+LOGIN_FAILURE = "login.failure"
+LOGIN_BLOCKED = "login.blocked"
+ACCOUNT_BLOCKED = "account.blocked"
+ACCOUNT_UNBLOCKED = "account.unblocked"
+IP_THROTTLED = "ip.throttled"
+LOGOUT = "logout.success"
+CONSENT_GIVEN = "consent.given"
+CONSENT_DENIED = "consent.denied"
+
+ALL = (
+    LOGIN_SUCCESS,
+    LOGIN_FAILURE,
+    LOGIN_BLOCKED,
+    ACCOUNT_BLOCKED,
+    ACCOUNT_UNBLOCKED,
+    IP_THROTTLED,
+    LOGOUT,
+    CONSENT_GIVEN,
+    CONSENT_DENIED,
+)
