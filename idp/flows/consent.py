@@ -8,11 +8,13 @@ from urllib.parse import urlencode
 from flask import make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from idp.audit import events
+from idp.audit import service as audit
 from idp.consent import service as consent
 from idp.core import clock
 from idp.extensions import db, services
 from idp.flows import service as flows
-from idp.flows.views import bp, interaction_or_page
+from idp.flows.views import bp, interaction_or_page, request_origin
 from idp.oauth.authorize import AuthorizeError, error_page, error_redirect, narrow_scope
 
 SCOPE_TEXT = {
@@ -58,6 +60,15 @@ def consent_page(uid: str) -> Response:
     if request.method == "POST":
         if request.form.get("decision") == "allow":
             consent.record(db.session, session_row.user_id, row.client_id, wanted)
+            audit.record(
+                db.session,
+                events.CONSENT_GIVEN,
+                "Consent given",
+                request_origin(),
+                user_id=session_row.user_id,
+                client_id=row.client_id,
+                details={"scope": scope, "audience": audience},
+            )
             row.completed_at = clock.now()
             row.prompt = f"{row.prompt} consent_done"
             params = dict(row.params)
@@ -65,6 +76,14 @@ def consent_page(uid: str) -> Response:
             return redirect("/authorize?" + urlencode(params), code=303)
         params = dict(row.params)
         db.session.delete(row)
+        audit.record(
+            db.session,
+            events.CONSENT_DENIED,
+            "Consent denied",
+            request_origin(),
+            user_id=session_row.user_id,
+            client_id=row.client_id,
+        )
         db.session.commit()
         return _denied(params, client)
     # Ask only for what is new; on prompt=consent with nothing new, show everything.

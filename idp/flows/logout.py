@@ -13,9 +13,11 @@ from urllib.parse import urlencode
 from flask import make_response, redirect, render_template, request, session
 from werkzeug.wrappers import Response
 
+from idp.audit import events
+from idp.audit import service as audit
 from idp.extensions import csrf, db, services
 from idp.flows import service as flows
-from idp.flows.views import bp
+from idp.flows.views import bp, request_origin
 from idp.oauth.authorize import error_page, is_id_token
 
 _PENDING = "logout_pending"
@@ -86,7 +88,11 @@ def end_session_confirm() -> Response:
 
 
 def _finish(target: str | None) -> Response:
-    flows.end_session(db.session, request.cookies.get(flows.SESSION_COOKIE))
+    ended = flows.end_session(db.session, request.cookies.get(flows.SESSION_COOKIE))
+    if ended is not None:
+        audit.record(
+            db.session, events.LOGOUT, "Logged out", request_origin(), user_id=ended.user_id
+        )
     db.session.commit()
     resp = redirect(target, code=303) if target else _page("logout_done.html", logged_out=True)
     resp.delete_cookie(flows.SESSION_COOKIE, path="/")

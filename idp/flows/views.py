@@ -11,6 +11,9 @@ from urllib.parse import urlencode
 from flask import Blueprint, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from idp.audit import events
+from idp.audit import service as audit
+from idp.core.net import client_ip
 from idp.extensions import db, services
 from idp.flows import service as flows
 from idp.identity import service as identity
@@ -46,15 +49,100 @@ def login(uid: str) -> Response:
     if request.method == "POST":
         email = request.form.get("email", "")[:320]
         password = request.form.get("password", "")[:1024]
-        user = identity.authenticate(db.session, svc.passwords, email, password)
-        if user is not None:
-            return _logged_in(row, user.id)
+        origin = request_origin()
+        retry_after = svc.shields.ip_retry_after(origin.ip or "")
+        if retry_after:
+            return _throttled(origin, row.client_id, retry_after)
+        user_id = _check_password(email, password, origin, row.client_id)
+        if user_id is not None:
+            return _logged_in(row, user_id)
         error, status = GENERIC_LOGIN_ERROR, 401
-        db.session.rollback()
     resp = make_response(
         render_template("login.html", uid=uid, email=email, error=error, app_name=app_name), status
     )
     resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def request_origin() -> audit.Origin:
+    ip = client_ip(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), services().trusted_proxies
+    )
+    return audit.Origin(ip, request.headers.get("User-Agent"))
+
+
+def _check_password(email: str, password: str, origin: audit.Origin, client_id: str) -> str | None:
+    """Authenticate through the shields. A blocked pair still pays for a hash and gets the
+    same answer as a wrong password (no lockout oracle, S-BF-01/07)."""
+    svc, ip = services(), origin.ip or ""
+    if svc.shields.is_blocked(email, ip):
+        svc.passwords.verify(None, password)
+        audit.record(
+            db.session,
+            events.LOGIN_BLOCKED,
+            "Login attempt on a blocked account",
+            origin,
+            client_id=client_id,
+            details={"email": identity.normalise_email(email)},
+        )
+        db.session.commit()
+        return None
+    user = identity.authenticate(db.session, svc.passwords, email, password)
+    if user is not None:
+        svc.shields.on_success(email, ip)
+        audit.record(
+            db.session,
+            events.LOGIN_SUCCESS,
+            "Successful login",
+            origin,
+            user_id=user.id,
+            client_id=client_id,
+        )
+        return user.id
+    db.session.rollback()
+    verdict = svc.shields.on_failure(email, ip)
+    known = identity.find_user_id(db.session, email)
+    audit.record(
+        db.session,
+        events.LOGIN_FAILURE,
+        "Wrong email or password",
+        origin,
+        user_id=known,
+        client_id=client_id,
+        details={"email": identity.normalise_email(email)},
+    )
+    if verdict.blocked_now:
+        audit.record(
+            db.session,
+            events.ACCOUNT_BLOCKED,
+            "Too many failed logins from this IP for this account",
+            origin,
+            user_id=known,
+            client_id=client_id,
+        )
+    if verdict.throttled_now:
+        audit.record(
+            db.session,
+            events.IP_THROTTLED,
+            "Too many failed logins from this IP",
+            origin,
+            client_id=client_id,
+        )
+    db.session.commit()
+    return None
+
+
+def _throttled(origin: audit.Origin, client_id: str, retry_after: int) -> Response:
+    audit.record(
+        db.session, events.IP_THROTTLED, "Login refused: IP throttled", origin, client_id=client_id
+    )
+    db.session.commit()
+    resp = error_page(
+        "Too many attempts",
+        "There were too many failed sign-in attempts from your network. Try again later.",
+        429,
+    )
+    resp.headers["Retry-After"] = str(retry_after)
     return resp
 
 

@@ -85,6 +85,10 @@ def authenticate(session: Session, passwords: Passwords, email: str, password: s
     return user
 
 
+def find_user_id(session: Session, email: str) -> str | None:
+    return session.scalar(select(User.id).where(User.email == normalise_email(email)))
+
+
 def get_user(session: Session, user_id_or_email: str) -> User:
     user = session.get(User, user_id_or_email) or session.scalar(
         select(User).where(User.email == normalise_email(user_id_or_email))
