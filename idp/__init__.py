@@ -76,8 +76,10 @@ def _configure_logging() -> None:
 
 def _init_extensions(app: Flask) -> None:
     from idp.core.crypto import SecretBox
+    from idp.core.mail import Mailer
     from idp.core.net import parse_proxies
     from idp.extensions import Services, csrf, db
+    from idp.identity.policy import PasswordPolicy
     from idp.identity.service import Passwords
     from idp.keys.service import KeyRing
     from idp.oauth import server
@@ -111,12 +113,20 @@ def _init_extensions(app: Flask) -> None:
             cfg,
         ),
         trusted_proxies=parse_proxies(cfg["TRUSTED_PROXIES"]),
+        mailer=Mailer(dict(cfg), Path(app.instance_path) / "outbox"),
+        policy=PasswordPolicy(cfg["PASSWORD_MIN_LENGTH"], cfg["PASSWORD_MIN_SCORE"]),
     )
     server.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp.flows import consent, logout  # noqa: F401 - register their routes on flows.bp
+    from idp.flows import (  # noqa: F401 - register their routes on flows.bp
+        account,
+        consent,
+        logout,
+        password,
+        signup,
+    )
     from idp.flows.views import bp as flows_bp
     from idp.health import bp as health_bp
     from idp.oauth.views import bp as oauth_bp

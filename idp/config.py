@@ -51,6 +51,17 @@ SETTINGS: dict[str, Setting] = {
         "", "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed."
     ),
     "REDIS_URL": Setting("", "Share attack-protection counters between instances via Redis."),
+    "SIGNUP_ENABLED": Setting(True, "Allow sign-up on the database connection."),
+    "PASSWORD_MIN_LENGTH": Setting(10, "Shortest password accepted at sign-up, reset, change."),
+    "PASSWORD_MIN_SCORE": Setting(3, "Minimum zxcvbn score (0-4); 0 turns the estimate off."),
+    "VERIFY_LINK_TTL": Setting(86400, "Lifetime of an email-verification link, seconds."),
+    "RESET_LINK_TTL": Setting(3600, "Lifetime of a password-reset link, seconds."),
+    "SMTP_HOST": Setting("", "SMTP server; empty writes mail to instance/outbox/ (development)."),
+    "SMTP_PORT": Setting(25, "SMTP port."),
+    "SMTP_FROM": Setting("idp <no-reply@localhost>", "From address of idp's mail."),
+    "SMTP_USERNAME": Setting("", "SMTP login, if the server wants one."),
+    "SMTP_PASSWORD": Setting("", "SMTP password."),
+    "SMTP_STARTTLS": Setting(False, "Upgrade the SMTP connection with STARTTLS."),
     "MAX_CONTENT_LENGTH": Setting(64 * 1024, "Largest accepted request body, bytes."),
     "INSECURE_HTTP_ALLOWED": Setting(
         True, "Allow an http issuer (development); production issuers must be https."

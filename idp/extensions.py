@@ -10,7 +10,9 @@ from flask_wtf import CSRFProtect
 
 from idp.core.crypto import SecretBox
 from idp.core.db import Database
+from idp.core.mail import Mailer
 from idp.core.net import Network
+from idp.identity.policy import PasswordPolicy
 from idp.identity.service import Passwords
 from idp.keys.service import KeyRing
 from idp.oauth.clients import ClientDirectory
@@ -33,6 +35,8 @@ class Services:
     token_reuse: TokenReuse
     shields: Shields
     trusted_proxies: tuple[Network, ...]
+    mailer: Mailer
+    policy: PasswordPolicy
 
 
 def services() -> Services:

@@ -9,6 +9,13 @@ IP_THROTTLED = "ip.throttled"
 LOGOUT = "logout.success"
 CONSENT_GIVEN = "consent.given"
 CONSENT_DENIED = "consent.denied"
+SIGNUP_SUCCESS = "signup.success"
+SIGNUP_FAILURE = "signup.failure"
+EMAIL_VERIFIED = "email.verified"
+PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - an event name
+PASSWORD_RESET = "password.reset"  # noqa: S105 - an event name
+PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name
+SESSION_ENDED = "session.ended"
 
 ALL = (
     LOGIN_SUCCESS,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from idp.core import clock
 from idp.core.crypto import random_token, sha256_hex
 from idp.flows.models import Interaction, LoginSession
-from idp.oauth.models import RefreshToken
+from idp.oauth.models import AccessTokenRecord, RefreshToken
 
 SESSION_COOKIE = "idp_session"
 INTERACTION_COOKIE = "idp_interaction"
@@ -113,3 +113,50 @@ def take_completed_interaction(
         return None
     session.delete(row)
     return row
+
+
+def end_user_sessions(session: Session, user_id: str, keep_sid: str | None = None) -> int:
+    """End every session of a user (but ``keep_sid``) and revoke the user's refresh tokens and
+    access tokens: a changed or reset password ends what the old one allowed (S-RT-06)."""
+    now = clock.now()
+    stmt = update(LoginSession).where(
+        LoginSession.user_id == user_id, LoginSession.ended_at.is_(None)
+    )
+    if keep_sid:
+        stmt = stmt.where(LoginSession.sid != keep_sid)
+    result: Any = session.execute(stmt.values(ended_at=now))
+    session.execute(
+        update(RefreshToken).where(RefreshToken.user_id == user_id).values(status="revoked")
+    )
+    session.execute(
+        update(AccessTokenRecord).where(AccessTokenRecord.user_id == user_id).values(revoked=True)
+    )
+    return int(result.rowcount or 0)
+
+
+def user_sessions(session: Session, user_id: str) -> list[LoginSession]:
+    now = clock.now()
+    return list(
+        session.scalars(
+            select(LoginSession)
+            .where(
+                LoginSession.user_id == user_id,
+                LoginSession.ended_at.is_(None),
+                LoginSession.expires_at > now,
+            )
+            .order_by(LoginSession.created_at.desc())
+        )
+    )
+
+
+def end_one_session(session: Session, user_id: str, sid: str) -> bool:
+    result: Any = session.execute(
+        update(LoginSession)
+        .where(
+            LoginSession.user_id == user_id,
+            LoginSession.sid == sid,
+            LoginSession.ended_at.is_(None),
+        )
+        .values(ended_at=clock.now())
+    )
+    return bool(result.rowcount)

@@ -15,7 +15,7 @@ from idp.core.crypto import random_token
 from idp.core.errors import NotFoundError, ValidationError
 from idp.identity.models import User
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 
 @dataclass
@@ -51,7 +51,7 @@ def create_user(
     session: Session, passwords: Passwords, *, email: str, password: str, email_verified: bool
 ) -> User:
     email = normalise_email(email)
-    if not _EMAIL.match(email):
+    if not EMAIL.match(email):
         raise ValidationError(f"not an email address: {email!r}")
     if len(password) < 8:
         raise ValidationError("password must be at least 8 characters")
@@ -104,3 +104,8 @@ def list_users(session: Session) -> list[User]:
 
 def delete_user(session: Session, user_id_or_email: str) -> None:
     session.delete(get_user(session, user_id_or_email))
+
+
+def set_password(session: Session, passwords: Passwords, user: User, password: str) -> None:
+    user.password_hash = passwords.hash(password)
+    user.updated_at = clock.now()

@@ -1,0 +1,32 @@
+"""Password policy: a minimum length, an offline strength estimate (zxcvbn, whose dictionaries
+include the common-password lists), and a deny list of words tied to this service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zxcvbn import zxcvbn
+
+DENY = {"password", "passw0rd", "letmein", "qwerty", "idp", "admin", "welcome", "changeme"}
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    min_length: int
+    min_score: int
+
+    def problems(self, password: str, email: str = "") -> list[str]:
+        """User-facing reasons the password is refused (empty: acceptable)."""
+        out = []
+        if len(password) < self.min_length:
+            out.append(f"Use at least {self.min_length} characters.")
+        if len(password) > 1024:
+            out.append("Use at most 1024 characters.")
+        lowered = password.lower()
+        if lowered in DENY or (email and lowered == email.lower()):
+            out.append("This password is too common.")
+        if not out and self.min_score:
+            inputs = [p for p in email.replace("@", " ").replace(".", " ").split() if p]
+            if zxcvbn(password[:100], user_inputs=inputs)["score"] < self.min_score:
+                out.append("This password is too easy to guess; add words or characters.")
+        return out
