@@ -6,7 +6,7 @@ INSTANCE ?= instance
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,19 @@ lint: $(VENV)/.test-deps
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
-pytest: $(VENV)/.test-deps node_modules/.installed
+# Browser tests drive Debian's Chromium (never a downloaded browser build).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing and we are not root: browser tests will be skipped"; \
+	  fi; \
+	fi
+
+pytest: $(VENV)/.test-deps node_modules/.installed browser-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
