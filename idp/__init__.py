@@ -6,8 +6,9 @@ import logging
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Request, jsonify, request
+from flask import Flask, Request, current_app, jsonify, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -42,6 +43,7 @@ def create_app(
     _init_extensions(app)
     _register_blueprints(app)
     _register_error_handlers(app)
+    app.extensions["idp.csp"] = _csp(app.config["BRAND_LOGO_URL"])
     app.after_request(_security_headers)
     return app
 
@@ -205,10 +207,16 @@ def _register_error_handlers(app: Flask) -> None:
         return error_page("Something went wrong", "Please try again later.", 500)
 
 
-_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
+def _csp(logo_url: str) -> str:
+    """No script, no inline style, no framing; images from us (and the configured logo)."""
+    img = "'self' data:"
+    if logo_url.startswith("https://"):
+        parts = urlsplit(logo_url)
+        img += f" https://{parts.netloc}"
+    return (
+        f"default-src 'none'; style-src 'self'; img-src {img}; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
 
 
 def _security_headers(resp: Response) -> Response:
@@ -216,7 +224,7 @@ def _security_headers(resp: Response) -> Response:
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("Referrer-Policy", "no-referrer")
     resp.headers.setdefault("X-Frame-Options", "DENY")
-    resp.headers.setdefault("Content-Security-Policy", _CSP)
+    resp.headers.setdefault("Content-Security-Policy", current_app.extensions["idp.csp"])
     if request.is_secure:
         resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return resp

@@ -4,6 +4,7 @@ then the mapping passed to :func:`idp.create_app` (tests)."""
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,9 @@ SETTINGS: dict[str, Setting] = {
     "SMTP_USERNAME": Setting("", "SMTP login, if the server wants one."),
     "SMTP_PASSWORD": Setting("", "SMTP password."),
     "SMTP_STARTTLS": Setting(False, "Upgrade the SMTP connection with STARTTLS."),
+    "BRAND_NAME": Setting("idp", "Name shown on the hosted pages."),
+    "BRAND_LOGO_URL": Setting("", "Logo on the hosted pages: an https URL or a /static/ path."),
+    "BRAND_PRIMARY_COLOR": Setting("#2457c5", "Accent colour of the hosted pages (#rrggbb)."),
     "MAX_CONTENT_LENGTH": Setting(64 * 1024, "Largest accepted request body, bytes."),
     "INSECURE_HTTP_ALLOWED": Setting(
         True, "Allow an http issuer (development); production issuers must be https."
@@ -101,6 +105,23 @@ def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) 
     if overrides:
         values.update(overrides)
     values["ISSUER"] = str(values["ISSUER"]).rstrip("/")
+    _check_branding(values)
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = f"sqlite:///{instance_path / 'idp.sqlite3'}"
     return values
+
+
+def _check_branding(values: dict[str, Any]) -> None:
+    """Branding is operator input that ends up in pages: refuse what could inject anything."""
+    color = str(values["BRAND_PRIMARY_COLOR"])
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
+        raise ValueError(f"BRAND_PRIMARY_COLOR must look like #1a2b3c, not {color!r}")
+    logo = str(values["BRAND_LOGO_URL"])
+    if logo and (
+        ".." in logo
+        or not (
+            re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?/[^\s\"'<>]*", logo)
+            or re.fullmatch(r"/static/[A-Za-z0-9._/-]+", logo)
+        )
+    ):
+        raise ValueError("BRAND_LOGO_URL must be an https URL or a /static/ path")

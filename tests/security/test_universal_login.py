@@ -108,25 +108,3 @@ def test_s_ss06_cookie_flags(op):
     flags = {part.strip().lower() for part in cookie.split(";")}
     assert "httponly" in flags and "samesite=lax" in flags and "path=/" in flags
     # http issuer in tests: no Secure flag; an https issuer adds it (see create_app)
-
-
-def test_cookies_are_secure_under_an_https_issuer(tmp_path):
-    from idp.extensions import db
-    from tests.conftest import build_app
-    from tests.factories import Factory
-
-    app = build_app(tmp_path, 443, ISSUER="https://login.example.test")
-    try:
-        client = Factory(app).gen_client()
-        resp = app.test_client().get(
-            "/authorize",
-            base_url="https://login.example.test",
-            query_string=auth_params(client, pkce()[1]),
-        )
-        assert resp.status_code == 303
-        cookie = resp.headers["Set-Cookie"]
-        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
-        assert app.config["SESSION_COOKIE_NAME"].startswith("__Host-")
-    finally:
-        with app.app_context():
-            db.engine.dispose()

@@ -22,3 +22,27 @@ def test_unknown_key_is_an_error(tmp_path):
     (tmp_path / "config.toml").write_text("acess_token_ttl = 1\n")
     with pytest.raises(ValueError, match="unknown setting"):
         load_settings(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("BRAND_PRIMARY_COLOR", "red;}body{display:none"),
+        ("BRAND_PRIMARY_COLOR", "#12345"),
+        ("BRAND_LOGO_URL", "javascript:alert(1)"),
+        ("BRAND_LOGO_URL", "http://cdn.example.com/logo.png"),
+        ("BRAND_LOGO_URL", 'https://cdn.example.com/a"onerror="x'),
+        ("BRAND_LOGO_URL", "/static/../secret.key"),
+    ],
+)
+def test_branding_that_could_inject_is_refused(tmp_path, key, value):
+    with pytest.raises(ValueError, match=key):
+        load_settings(tmp_path, {key: value})
+
+
+def test_branding_accepted(tmp_path):
+    ok = load_settings(
+        tmp_path,
+        {"BRAND_PRIMARY_COLOR": "#AA0033", "BRAND_LOGO_URL": "https://cdn.example.com/logo.svg"},
+    )
+    assert ok["BRAND_PRIMARY_COLOR"] == "#AA0033"
