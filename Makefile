@@ -60,6 +60,7 @@ test: lint typecheck pytest
 
 bench: $(VENV)/.test-deps node_modules/.installed
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/login.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
