@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, make_response, redirect, render_template, request
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from idp.audit import events
@@ -17,6 +17,8 @@ from idp.core.net import client_ip
 from idp.extensions import db, services
 from idp.flows import service as flows
 from idp.identity import service as identity
+from idp.identity import tokens
+from idp.identity.models import User
 from idp.oauth.authorize import error_page
 
 bp = Blueprint("flows", __name__)
@@ -120,6 +122,8 @@ def _check_password(email: str, password: str, origin: audit.Origin, client_id: 
             user_id=known,
             client_id=client_id,
         )
+        if known is not None:
+            _send_unblock_link(known, identity.normalise_email(email), ip)
     if verdict.throttled_now:
         audit.record(
             db.session,
@@ -130,6 +134,51 @@ def _check_password(email: str, password: str, origin: audit.Origin, client_id: 
         )
     db.session.commit()
     return None
+
+
+def _send_unblock_link(user_id: str, email: str, ip: str) -> None:
+    """Auth0's user notification: the owner learns of the block and can lift it by link."""
+    svc = services()
+    value = tokens.issue(
+        db.session, tokens.UNBLOCK, user_id, svc.config["BRUTE_FORCE_BLOCK_SECONDS"]
+    )
+    link = svc.issuer.issuer + url_for("flows.unblock", token=value)
+    svc.mailer.send_later(
+        email,
+        "Sign-in attempts to your account were blocked",
+        f"After too many failed attempts from {ip}, sign-in to your account from that address "
+        f"is blocked for a while. If it was you, lift the block here:\n\n{link}\n\n"
+        "If it was not you, consider changing your password.",
+    )
+
+
+@bp.route("/unblock", methods=["GET", "POST"])
+def unblock() -> Response:
+    """GET shows a button, POST spends the link and lifts every block on the account."""
+    value = (request.values.get("token") or "")[:128]
+    if request.method == "GET":
+        live = tokens.peek(db.session, tokens.UNBLOCK, value)
+        page = make_response(
+            render_template("unblock.html", token=value, live=live, done=False),
+            200 if live else 400,
+        )
+        page.headers["Cache-Control"] = "no-store"
+        return page
+    user_id = tokens.redeem(db.session, tokens.UNBLOCK, value)
+    user = db.session.get(User, user_id) if user_id else None
+    if user is None:
+        db.session.rollback()
+        return make_response(render_template("unblock.html", token="", live=False, done=False), 400)
+    services().shields.unblock(user.email)
+    audit.record(
+        db.session,
+        events.ACCOUNT_UNBLOCKED,
+        "Unblocked by the emailed link",
+        request_origin(),
+        user_id=user.id,
+    )
+    db.session.commit()
+    return make_response(render_template("unblock.html", token="", live=False, done=True))
 
 
 def _throttled(origin: audit.Origin, client_id: str, retry_after: int) -> Response:

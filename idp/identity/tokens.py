@@ -14,6 +14,7 @@ from idp.identity.models import EmailToken
 
 VERIFY_EMAIL = "verify_email"
 RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose name
+UNBLOCK = "unblock"
 
 
 def issue(session: Session, purpose: str, user_id: str, ttl: int) -> str:
