@@ -1,5 +1,16 @@
 """WSGI entry point for gunicorn: ``gunicorn idp.wsgi:app`` (instance from IDP_INSTANCE)."""
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from idp import create_app
+from idp.extensions import services
 
 app = create_app()
+
+# Load the signing keys before the first request, so that it is not the one paying for
+# parsing them; a database that is down now is retried on the first request.
+with app.app_context():
+    try:
+        services().keys.refresh(force=True)
+    except SQLAlchemyError:
+        app.logger.warning("signing keys not loaded at start-up; the database is unavailable")

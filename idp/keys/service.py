@@ -92,17 +92,13 @@ class KeyRing:
             rows = session.scalars(select(SigningKey).order_by(SigningKey.created_at)).all()
             published: list[LoadedKey] = []
             signing: LoadedKey | None = None
+            known = {k.kid: k for k in self._published}
             for row in rows:
                 if row.unpublish_at is not None and row.unpublish_at <= now:
                     continue
-                pem = self._box.decrypt(row.private_encrypted)
-                params: Any = {"kid": row.kid, "alg": row.alg, "use": "sig"}
-                key: RSAKey | ECKey = (
-                    RSAKey.import_key(pem, params)
-                    if row.alg == "RS256"
-                    else ECKey.import_key(pem, params)
-                )
-                loaded = LoadedKey(row.kid, row.alg, key, dict(row.public_jwk))
+                # Parsing an RSA private key costs tens of milliseconds (OpenSSL checks it):
+                # keys already loaded are kept, only new ones are decrypted and parsed.
+                loaded = known.get(row.kid) or self._load(row)
                 published.append(loaded)
                 if row.retired_at is None:
                     signing = loaded
@@ -111,6 +107,14 @@ class KeyRing:
             self._keyset = KeySet([k.key for k in published])
             self._jwks_json = json.dumps({"keys": [k.public_jwk for k in published]})
             self._loaded_at = time.monotonic()
+
+    def _load(self, row: SigningKey) -> LoadedKey:
+        pem = self._box.decrypt(row.private_encrypted)
+        params: Any = {"kid": row.kid, "alg": row.alg, "use": "sig"}
+        key: RSAKey | ECKey = (
+            RSAKey.import_key(pem, params) if row.alg == "RS256" else ECKey.import_key(pem, params)
+        )
+        return LoadedKey(row.kid, row.alg, key, dict(row.public_jwk))
 
     @property
     def jwks_json(self) -> str:
