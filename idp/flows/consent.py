@@ -70,7 +70,8 @@ def consent_page(uid: str) -> Response:
                 details={"scope": scope, "audience": audience},
             )
             row.completed_at = clock.now()
-            row.prompt = f"{row.prompt} consent_done"
+            if "consent_done" not in row.prompt.split():  # a double submit adds nothing
+                row.prompt = f"{row.prompt} consent_done"
             params = dict(row.params)
             db.session.commit()
             return redirect("/authorize?" + urlencode(params), code=303)

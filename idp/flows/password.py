@@ -76,6 +76,7 @@ def reset_password() -> Response:
         db.session.rollback()
         return _page("reset.html", 400, token="", live=False, problems=[])
     identity.set_password(db.session, svc.passwords, user, password)
+    tokens.spend_all(db.session, tokens.RESET_PASSWORD, user.id)
     flows.end_user_sessions(db.session, user.id)
     audit.record(
         db.session, events.PASSWORD_RESET, "Password reset", request_origin(), user_id=user.id
@@ -114,6 +115,7 @@ def change_password() -> Response:
     if problems:
         return _page("change_password.html", 400, problems=problems, changed=False)
     identity.set_password(db.session, svc.passwords, user, new)
+    tokens.spend_all(db.session, tokens.RESET_PASSWORD, user.id)
     ended = flows.end_user_sessions(db.session, user.id, keep_sid=current.sid)
     audit.record(
         db.session,

@@ -60,3 +60,17 @@ def peek(session: Session, purpose: str, value: str) -> bool:
     return bool(
         row and row.purpose == purpose and row.used_at is None and row.expires_at > clock.now()
     )
+
+
+def spend_all(session: Session, purpose: str, user_id: str) -> None:
+    """Spend every live link of ``purpose`` for a user (a reset or change of password makes
+    the other reset links worthless)."""
+    session.execute(
+        update(EmailToken)
+        .where(
+            EmailToken.user_id == user_id,
+            EmailToken.purpose == purpose,
+            EmailToken.used_at.is_(None),
+        )
+        .values(used_at=clock.now())
+    )

@@ -8,6 +8,7 @@ is redirected only to a redirect URI that has been validated; otherwise the brow
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,6 +28,16 @@ from idp.oauth.server import authorization_server
 from idp.oauth.tokens import OIDC_SCOPES
 
 SUPPORTED_RESPONSE_MODES = ("query",)
+# What we store must fit its column; the rest of the request is bounded by MAX_CONTENT_LENGTH.
+PARAM_LIMITS = {
+    "nonce": 512,
+    "state": 2048,
+    "login_hint": 320,
+    "scope": 2048,
+    "audience": 512,
+    "acr_values": 255,
+    "id_token_hint": 8192,
+}
 SINGLE_VALUED_PARAMS = (
     "response_type",
     "client_id",
@@ -99,7 +110,7 @@ def _parse_max_age(params: dict[str, str]) -> int | None:
     raw = params.get("max_age")
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 10:
+    if not re.fullmatch(r"[0-9]{1,10}", raw):  # not str.isdigit: "²" is a digit to it
         raise AuthorizeError("invalid_request", "max_age must be a non-negative integer")
     return int(raw)
 
@@ -152,6 +163,9 @@ def _precheck(params: dict[str, str]) -> None:
     prompts = params.get("prompt", "").split()
     if "none" in prompts and len(prompts) > 1:
         raise AuthorizeError("invalid_request", "prompt=none cannot be combined with other values")
+    for name, limit in PARAM_LIMITS.items():
+        if len(params.get(name, "")) > limit:
+            raise AuthorizeError("invalid_request", f"{name} is longer than {limit} characters")
 
 
 def _trusted_redirect_uri() -> str | None:
@@ -241,7 +255,8 @@ def _continue(
     )
     reasons = login_reasons(ctx)
     if reasons:
-        if "none" in ctx.prompts:
+        if "none" in ctx.prompts or (fresh_login and reasons == ["id_token_hint_mismatch"]):
+            # OIDC Core §3.1.2.2: someone other than the hinted user just logged in
             raise AuthorizeError("login_required", "End-user authentication is required.")
         return _start_interaction(grant.client.client_id, params, "login")
     assert session_row is not None

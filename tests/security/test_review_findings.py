@@ -1,0 +1,58 @@
+"""Regression tests for problems found in review: each failed before its fix."""
+
+from __future__ import annotations
+
+import requests
+
+from tests.helpers import Browser, auth_params, hidden_inputs, login_and_redeem, pkce
+
+
+def test_unicode_digit_max_age_is_invalid_request_not_500(op):
+    client = op.factory.gen_client()
+    result = Browser(op.url).authorize(auth_params(client, pkce()[1], max_age="²"))
+    assert result.params["error"] == "invalid_request"
+
+
+def test_overlong_nonce_is_refused_before_login(op):
+    client = op.factory.gen_client()
+    result = Browser(op.url).authorize(auth_params(client, pkce()[1], nonce="n" * 513))
+    assert result.params["error"] == "invalid_request" and not result.login_shown
+
+
+def test_hint_for_another_user_then_login_is_login_required_not_a_loop(op):
+    client = op.factory.gen_client()
+    alice, bob = op.factory.gen_user(), op.factory.gen_user()
+    hint = login_and_redeem(op.url, client, alice)["id_token"]
+    result = Browser(op.url).authorize(auth_params(client, pkce()[1], id_token_hint=hint), bob)
+    assert result.login_shown
+    assert result.params.get("error") == "login_required"
+
+
+def test_double_allow_on_the_consent_page_still_completes(op):
+    third, user = op.factory.gen_client(first_party=False), op.factory.gen_user()
+    browser = Browser(op.url)
+    params = auth_params(third, pkce()[1])
+    browser.authorize(params, user)
+    consent_url = browser.http.get(f"{op.url}/authorize", params=params).url
+    form = hidden_inputs(browser.http.get(consent_url).text) | {"decision": "allow"}
+    first = browser.http.post(consent_url, data=form, allow_redirects=False)
+    second = browser.http.post(consent_url, data=form, allow_redirects=False)
+    assert first.status_code == second.status_code == 303
+    done = browser.http.get(f"{op.url}{second.headers['Location']}", allow_redirects=False)
+    assert done.status_code == 302 and "code=" in done.headers["Location"]
+
+
+def test_reset_links_die_when_the_password_changes(op):
+    from idp.extensions import db
+    from idp.identity import tokens
+
+    user = op.factory.gen_user()
+    with op.app.app_context():
+        first = tokens.issue(db.session, tokens.RESET_PASSWORD, user.user_id, 3600)
+        second = tokens.issue(db.session, tokens.RESET_PASSWORD, user.user_id, 3600)
+        db.session.commit()
+    session = requests.Session()
+    page = session.get(f"{op.url}/password/reset", params={"token": first})
+    form = hidden_inputs(page.text) | {"password": "quartz-meadow-lantern-58"}
+    assert session.post(f"{op.url}/password/reset", data=form).status_code == 200
+    assert session.get(f"{op.url}/password/reset", params={"token": second}).status_code == 400
