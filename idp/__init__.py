@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Request, current_app, jsonify, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -149,6 +149,22 @@ def _register_error_handlers(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
     from idp.oauth.authorize import error_page
+
+    @app.errorhandler(IntegrityError)
+    def _conflict(exc: Exception) -> Response:
+        """Two requests raced to create the same row: nothing was written; a retry works."""
+        log.warning("integrity conflict on %s", request.path)
+        from idp.extensions import db
+
+        db.session.rollback()
+        if _wants_json():
+            resp: Response = jsonify(
+                {"error": "invalid_request", "error_description": "Conflicting request; retry."}
+            )
+            resp.status_code = 409
+            resp.headers["Cache-Control"] = "no-store"
+            return resp
+        return error_page("Please try again", "Another request changed this at the same time.", 409)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)

@@ -26,7 +26,7 @@ from idp.extensions import db, services
 from idp.identity.models import User
 from idp.oauth.models import AuthorizationCode, RefreshToken
 from idp.oauth.token_reuse import ReusableToken
-from idp.oauth.tokens import GrantContext, revoke_grant
+from idp.oauth.tokens import GrantContext, lock_family, revoke_grant
 
 USER_GRANT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -220,6 +220,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         response was lost) presenting the immediately previous token within the grace window is
         served in the same family; anything else is reuse and revokes the family."""
         now = clock.now()
+        lock_family(db.session, row.family_id)
+        db.session.refresh(row)  # what a concurrent rotation or revocation committed meanwhile
         if row.status == "revoked" or now >= row.expires_at or now >= row.family_expires_at:
             raise InvalidGrantError("The refresh token is expired or revoked.")
         result: Any = db.session.execute(

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.core import clock
@@ -185,8 +185,22 @@ class TokenIssuer:
         return value
 
 
+def lock_family(session: Session, grant_id: str) -> None:
+    """Serialise work on one refresh family (PostgreSQL row locks, in id order so that two
+    lockers never deadlock; SQLite's BEGIN IMMEDIATE already serialises). A statement run after
+    the lock sees rows committed meanwhile, so a revocation cannot miss a child that a
+    concurrent rotation was inserting (READ COMMITTED takes a new snapshot per statement)."""
+    session.execute(
+        select(RefreshToken.id)
+        .where(RefreshToken.family_id == grant_id)
+        .order_by(RefreshToken.id)
+        .with_for_update()
+    ).all()
+
+
 def revoke_grant(session: Session, grant_id: str) -> None:
     """Switch off every refresh and access token of a grant (RFC 9700 §4.14.2, RFC 6749 §4.1.2)."""
+    lock_family(session, grant_id)
     session.execute(
         update(RefreshToken).where(RefreshToken.family_id == grant_id).values(status="revoked")
     )

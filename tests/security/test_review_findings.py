@@ -56,3 +56,14 @@ def test_reset_links_die_when_the_password_changes(op):
     form = hidden_inputs(page.text) | {"password": "quartz-meadow-lantern-58"}
     assert session.post(f"{op.url}/password/reset", data=form).status_code == 200
     assert session.get(f"{op.url}/password/reset", params={"token": second}).status_code == 400
+
+
+def test_integrity_conflict_is_409_not_503(op):
+    """Unique-constraint races answer 'retry' (409), not 'database unavailable' (503)."""
+    from sqlalchemy.exc import IntegrityError
+
+    error = IntegrityError("INSERT", {}, Exception("duplicate key"))
+    with op.app.test_request_context("/oauth/revoke", method="POST"):
+        resp = op.app.handle_user_exception(error)
+    assert resp.status_code == 409 and resp.get_json()["error"] == "invalid_request"
+    assert "Retry-After" not in resp.headers and "duplicate" not in resp.get_data(as_text=True)
