@@ -48,6 +48,10 @@ SETTINGS: dict[str, Setting] = {
     "BRUTE_FORCE_BLOCK_SECONDS": Setting(900, "How long an identifier+IP pair stays blocked."),
     "IP_THROTTLE_MAX_FAILURES": Setting(100, "Failures from one IP (any account) before 429."),
     "IP_THROTTLE_WINDOW_SECONDS": Setting(900, "Window of the IP failure count and the 429."),
+    "ACCOUNT_REQUESTS_PER_IP": Setting(
+        50, "Sign-ups and password-reset requests allowed from one IP per window."
+    ),
+    "ACCOUNT_REQUESTS_WINDOW_SECONDS": Setting(1800, "Window of ACCOUNT_REQUESTS_PER_IP."),
     "TRUSTED_PROXIES": Setting(
         "", "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed."
     ),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -19,8 +20,12 @@ from idp.core.crypto import random_token
 log = logging.getLogger("idp.mail")
 
 
+_MAX_PENDING = 200
+
+
 class Mailer:
     _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-mail")
+    _pending = threading.BoundedSemaphore(_MAX_PENDING)
 
     def __init__(self, config: dict[str, Any], outbox: Path) -> None:
         self.host: str = config["SMTP_HOST"]
@@ -35,11 +40,18 @@ class Mailer:
         """Send in the background: a page's answer time must not reveal whether a mail went
         out (no account enumeration by timing), and a slow SMTP server must not stall it."""
 
+        if not self._pending.acquire(blocking=False):
+            # a flood must not grow memory without bound; the per-IP throttles stop most
+            log.error("mail queue full (%d pending): a message to %s was dropped", _MAX_PENDING, to)
+            return
+
         def job() -> None:
             try:
                 self.send(to, subject, text)
             except (OSError, smtplib.SMTPException) as exc:
                 log.error("mail to %s failed: %s", to, type(exc).__name__)
+            finally:
+                self._pending.release()
 
         self._pool.submit(job)
 

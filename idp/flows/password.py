@@ -14,7 +14,7 @@ from idp.audit import events
 from idp.audit import service as audit
 from idp.extensions import db, services
 from idp.flows import service as flows
-from idp.flows.views import bp, request_origin
+from idp.flows.views import bp, request_origin, too_many
 from idp.identity import service as identity
 from idp.identity import tokens
 from idp.identity.models import User
@@ -30,6 +30,9 @@ def _page(template: str, status: int = 200, **ctx: object) -> Response:
 def forgot_password() -> Response:
     if request.method == "GET":
         return _page("forgot.html", sent=False)
+    throttled = too_many("reset")
+    if throttled is not None:
+        return throttled
     svc = services()
     email = identity.normalise_email(request.form.get("email", "")[:320])
     user_id = identity.find_user_id(db.session, email)
@@ -107,7 +110,18 @@ def change_password() -> Response:
         return _page("change_password.html", problems=[], changed=False)
     old = request.form.get("current_password", "")[:1100]
     new = request.form.get("new_password", "")[:1100]
-    if not svc.passwords.verify(user.password_hash, old):
+    ip = request_origin().ip or ""
+    if svc.shields.ip_retry_after(ip):
+        return _page(
+            "change_password.html", 429, problems=["Too many attempts. Try later."], changed=False
+        )
+    # the current password goes through the login shields: a stolen session is no oracle
+    blocked = svc.shields.is_blocked(user.email, ip)
+    correct = svc.passwords.verify(None if blocked else user.password_hash, old)  # same work
+    if blocked or not correct:
+        if not blocked:
+            svc.shields.on_failure(user.email, ip)
+            db.session.commit()
         return _page(
             "change_password.html", 400, problems=["The current password is wrong."], changed=False
         )

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from idp.audit import events
 from idp.audit import service as audit
 from idp.extensions import db, services
-from idp.flows.views import bp, interaction_or_page, request_origin
+from idp.flows.views import bp, interaction_or_page, request_origin, too_many
 from idp.identity import service as identity
 from idp.identity import tokens
 from idp.identity.models import User
@@ -37,6 +37,9 @@ def signup(uid: str) -> Response:
         return page
     if request.method == "GET":
         return _page("signup.html", uid=uid, email="", problems=[])
+    throttled = too_many("signup")
+    if throttled is not None:
+        return throttled
     email = identity.normalise_email(request.form.get("email", "")[:320])
     password = request.form.get("password", "")[:1100]
     problems = svc.policy.problems(password, email)

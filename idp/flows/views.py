@@ -181,6 +181,20 @@ def unblock() -> Response:
     return make_response(render_template("unblock.html", token="", live=False, done=True))
 
 
+def too_many(kind: str) -> Response | None:
+    """429 when this IP made too many ``kind`` requests (sign-up, reset) in the window."""
+    svc = services()
+    window = svc.config["ACCOUNT_REQUESTS_WINDOW_SECONDS"]
+    origin = request_origin()
+    if svc.shields.allow(kind, origin.ip or "", svc.config["ACCOUNT_REQUESTS_PER_IP"], window):
+        return None
+    audit.record(db.session, events.IP_THROTTLED, f"Too many {kind} requests", origin)
+    db.session.commit()
+    resp = error_page("Too many requests", "Too many requests from your network. Try later.", 429)
+    resp.headers["Retry-After"] = str(window)
+    return resp
+
+
 def _throttled(origin: audit.Origin, client_id: str, retry_after: int) -> Response:
     audit.record(
         db.session, events.IP_THROTTLED, "Login refused: IP throttled", origin, client_id=client_id

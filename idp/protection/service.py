@@ -77,5 +77,10 @@ class Shields:
     def on_success(self, email: str, ip: str) -> None:
         self.store.reset(_pair(email, ip))
 
+    def allow(self, kind: str, ip: str, limit: int, window: int) -> bool:
+        """Rate-limit a costly unauthenticated action (sign-up, reset mail) per IP, as Auth0's
+        pre-registration throttling does."""
+        return self.store.hit(f"req:{kind}:{_h(ip)}", window) <= limit
+
     def unblock(self, email: str) -> int:
         return self.store.reset_prefix(account_prefix(email))

@@ -1,4 +1,4 @@
-"""A blocked account's owner gets an email with a single-use link that lifts the block
+"""Throttles on costly account actions, and: a blocked account's owner gets an email with a single-use link that lifts the block
 (Auth0's user-notification shield), over real SMTP."""
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ def shielded(tmp_path_factory, smtp):
     tmp = tmp_path_factory.mktemp("unblock")
     app, server = _free_server(
         lambda p: build_app(
-            tmp, p, SMTP_HOST="127.0.0.1", SMTP_PORT=port, BRUTE_FORCE_MAX_ATTEMPTS=3
+            tmp,
+            p,
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=port,
+            BRUTE_FORCE_MAX_ATTEMPTS=3,
+            ACCOUNT_REQUESTS_PER_IP=3,
         )
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -61,3 +66,49 @@ def test_unknown_addresses_get_no_mail(shielded):
     for _ in range(3):
         Browser(op.url).authorize(auth_params(client, pkce()[1]), ghost)
     assert op.inbox.to("ghost-unblock@example.test") == []
+
+
+def _post_form(session, url, **fields):
+    form = hidden_inputs(session.get(url).text)
+    return session.post(url, data=form | fields, allow_redirects=False)
+
+
+def test_reset_requests_are_throttled_per_ip(shielded):
+    op, session = shielded, requests.Session()
+    codes = [
+        _post_form(session, f"{op.url}/password/forgot", email=f"r{i}@example.test").status_code
+        for i in range(4)
+    ]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_signups_are_throttled_per_ip(shielded):
+    op, client = shielded, shielded.factory.gen_client()
+    codes = []
+    for i in range(4):
+        browser = Browser(op.url)
+        login = browser.http.get(f"{op.url}/authorize", params=auth_params(client, pkce()[1]))
+        url = login.url.replace("/login", "/signup")
+        codes.append(
+            _post_form(
+                browser.http,
+                url,
+                email=f"s{i}-{id(browser)}@example.test",
+                password="ember-willow-granite-73",
+            ).status_code
+        )
+    assert codes == [200, 200, 200, 429]
+
+
+def test_change_password_guessing_hits_the_shields(shielded):
+    op, user = shielded, shielded.factory.gen_user()
+    browser = Browser(op.url)
+    assert browser.authorize(auth_params(op.factory.gen_client(), pkce()[1]), user).code
+    url = f"{op.url}/account/password"
+    for _ in range(3):
+        wrong = _post_form(browser.http, url, current_password="guess", new_password="x" * 20)
+        assert wrong.status_code == 400
+    right = _post_form(
+        browser.http, url, current_password=user.password, new_password="ember-willow-granite-73"
+    )
+    assert right.status_code == 400 and "current password is wrong" in right.text
