@@ -13,6 +13,7 @@ from idp.audit import service as audit
 from idp.consent import service as consent
 from idp.core import clock
 from idp.extensions import db, services
+from idp.flows import cookies
 from idp.flows import service as flows
 from idp.flows.views import bp, interaction_or_page, request_origin
 from idp.oauth.authorize import AuthorizeError, error_page, error_redirect, narrow_scope
@@ -48,7 +49,7 @@ def consent_page(uid: str) -> Response:
     row, _page = interaction_or_page(uid)
     if row is None or not row.prompt.startswith("consent"):
         return _expired()
-    session_row = flows.current_session(db.session, request.cookies.get(flows.SESSION_COOKIE))
+    session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
     client = services().clients.get(row.client_id)
     if session_row is None or client is None:
         return _expired()

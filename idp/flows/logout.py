@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from idp.audit import events
 from idp.audit import service as audit
 from idp.extensions import csrf, db, services
+from idp.flows import cookies
 from idp.flows import service as flows
 from idp.flows.views import bp, request_origin
 from idp.oauth.authorize import error_page, is_id_token
@@ -69,7 +70,7 @@ def end_session() -> Response:
         target = _resolve_target(params, claims)
     except ValueError as exc:
         return error_page("Logout failed", str(exc))
-    current = flows.current_session(db.session, request.cookies.get(flows.SESSION_COOKIE))
+    current = flows.current_session(db.session, request.cookies.get(cookies.session()))
     hint_matches = claims is not None and (current is None or current.user_id == claims.get("sub"))
     if hint_matches:
         return _finish(target)
@@ -88,14 +89,14 @@ def end_session_confirm() -> Response:
 
 
 def _finish(target: str | None) -> Response:
-    ended = flows.end_session(db.session, request.cookies.get(flows.SESSION_COOKIE))
+    ended = flows.end_session(db.session, request.cookies.get(cookies.session()))
     if ended is not None:
         audit.record(
             db.session, events.LOGOUT, "Logged out", request_origin(), user_id=ended.user_id
         )
     db.session.commit()
     resp = redirect(target, code=303) if target else _page("logout_done.html", logged_out=True)
-    resp.delete_cookie(flows.SESSION_COOKIE, path="/")
+    resp.delete_cookie(cookies.session(), path="/")
     return resp
 
 

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from idp.audit import events
 from idp.audit import service as audit
 from idp.extensions import db, services
+from idp.flows import cookies
 from idp.flows import service as flows
 from idp.flows.views import bp, request_origin, too_many
 from idp.identity import service as identity
@@ -101,7 +102,7 @@ def _token_owner(value: str) -> str:
 @bp.route("/account/password", methods=["GET", "POST"])
 def change_password() -> Response:
     svc = services()
-    current = flows.current_session(db.session, request.cookies.get(flows.SESSION_COOKIE))
+    current = flows.current_session(db.session, request.cookies.get(cookies.session()))
     if current is None:
         return redirect(url_for("flows.account_sessions"), code=303)
     user = db.session.get(User, current.user_id)

@@ -13,9 +13,6 @@ from idp.core.crypto import random_token, sha256_hex
 from idp.flows.models import Interaction, LoginSession
 from idp.oauth.models import AccessTokenRecord, RefreshToken
 
-SESSION_COOKIE = "idp_session"
-INTERACTION_COOKIE = "idp_interaction"
-
 
 def current_session(session: Session, cookie_value: str | None) -> LoginSession | None:
     if not cookie_value or len(cookie_value) > 128:

@@ -15,6 +15,7 @@ from idp.audit import events
 from idp.audit import service as audit
 from idp.core.net import client_ip
 from idp.extensions import db, services
+from idp.flows import cookies
 from idp.flows import service as flows
 from idp.identity import service as identity
 from idp.identity import tokens
@@ -27,7 +28,7 @@ GENERIC_LOGIN_ERROR = "Wrong email or password."
 
 
 def interaction_or_page(uid: str) -> tuple[flows.Interaction | None, Response | None]:
-    row = flows.get_interaction(db.session, uid, request.cookies.get(flows.INTERACTION_COOKIE))
+    row = flows.get_interaction(db.session, uid, request.cookies.get(cookies.interaction()))
     if row is None:
         return None, error_page(
             "Login link expired",
@@ -216,7 +217,7 @@ def _logged_in(row: flows.Interaction, user_id: str) -> Response:
         user_id,
         ["pwd"],
         svc.config["SESSION_TTL"],
-        request.cookies.get(flows.SESSION_COOKIE),
+        request.cookies.get(cookies.session()),
     )
     row.completed_at = _session.auth_time
     params = dict(row.params)
@@ -224,7 +225,7 @@ def _logged_in(row: flows.Interaction, user_id: str) -> Response:
     # 303 so the browser follows with GET and never re-posts the password (OAuth 2.1 §7.5.3).
     resp = redirect("/authorize?" + urlencode(params), code=303)
     resp.set_cookie(
-        flows.SESSION_COOKIE,
+        cookies.session(),
         cookie_value,
         max_age=svc.config["SESSION_TTL"],
         httponly=True,

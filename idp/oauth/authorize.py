@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from idp.consent import service as consent
 from idp.extensions import db, services
+from idp.flows import cookies
 from idp.flows import service as flows
 from idp.flows.prompts import ConsentContext, PromptContext, consent_reasons, login_reasons
 from idp.identity.models import User
@@ -236,9 +237,9 @@ def _continue(
 ) -> Response:
     svc = services()
     svc.keys.refresh()
-    session_row = flows.current_session(db.session, request.cookies.get(flows.SESSION_COOKIE))
+    session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
     completed = flows.take_completed_interaction(
-        db.session, request.cookies.get(flows.INTERACTION_COOKIE), params
+        db.session, request.cookies.get(cookies.interaction()), params
     )
     done = set(completed.prompt.split()) if completed is not None else set()
     fresh_login = (
@@ -298,7 +299,7 @@ def _continue(
     db.session.commit()
     resp = _redirect_with(location, {})
     if completed is not None:
-        resp.delete_cookie(flows.INTERACTION_COOKIE, path="/")
+        resp.delete_cookie(cookies.interaction(), path="/")
     return resp
 
 
@@ -312,7 +313,7 @@ def _start_interaction(client_id: str, params: dict[str, str], prompt: str) -> R
     page = "consent" if prompt.startswith("consent") else "login"
     resp = redirect(f"/interaction/{row.uid}/{page}", code=303)
     resp.set_cookie(
-        flows.INTERACTION_COOKIE,
+        cookies.interaction(),
         browser_secret,
         max_age=svc.config["INTERACTION_TTL"],
         httponly=True,

@@ -22,7 +22,9 @@ def test_cookies_are_secure_under_an_https_issuer(tmp_path):
         )
         assert resp.status_code == 303
         cookie = resp.headers["Set-Cookie"]
+        assert cookie.startswith("__Host-idp_interaction=")  # no sibling can plant it
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert "Path=/" in cookie and "Domain" not in cookie
         assert app.config["SESSION_COOKIE_NAME"].startswith("__Host-")
     finally:
         with app.app_context():
