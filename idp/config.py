@@ -9,6 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ SETTINGS: dict[str, Setting] = {
     "BRAND_PRIMARY_COLOR": Setting("#2457c5", "Accent colour of the hosted pages (#rrggbb)."),
     "MAX_CONTENT_LENGTH": Setting(64 * 1024, "Largest accepted request body, bytes."),
     "INSECURE_HTTP_ALLOWED": Setting(
-        True, "Allow an http issuer (development); production issuers must be https."
+        False, "Allow an http issuer on a non-loopback host (never in production)."
     ),
 }
 
@@ -109,6 +110,7 @@ def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) 
     if overrides:
         values.update(overrides)
     values["ISSUER"] = str(values["ISSUER"]).rstrip("/")
+    _check_issuer(values)
     _check_branding(values)
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = f"sqlite:///{instance_path / 'idp.sqlite3'}"
@@ -129,3 +131,17 @@ def _check_branding(values: dict[str, Any]) -> None:
         )
     ):
         raise ValueError("BRAND_LOGO_URL must be an https URL or a /static/ path")
+
+
+def _check_issuer(values: dict[str, Any]) -> None:
+    """OIDC Discovery §3: the issuer is https. Plain http is for loopback development only."""
+    parts = urlsplit(str(values["ISSUER"]))
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(
+            f"ISSUER must be an absolute http(s) URL without query: {parts.geturl()!r}"
+        )
+    loopback = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    if parts.scheme == "http" and not loopback and not values["INSECURE_HTTP_ALLOWED"]:
+        raise ValueError(
+            "ISSUER must be https (set INSECURE_HTTP_ALLOWED=1 to run plain http off loopback)"
+        )

@@ -20,6 +20,9 @@ bp = Blueprint("oauth", __name__)
 csrf.exempt(bp)  # OAuth endpoints authenticate clients, not browser sessions
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Browser apps (SPAs) call these directly; no cookie is involved, so any origin may. The
+# authorization endpoint is a navigation, never a CORS request (OAuth 2.1 §3.1).
+CORS_PATHS = ("/oauth/token", "/oauth/revoke", "/userinfo", "/.well-known/")
 _SINGLE_VALUED = (
     "grant_type",
     "code",
@@ -33,6 +36,17 @@ _SINGLE_VALUED = (
     "token",
     "token_type_hint",
 )
+
+
+@bp.after_request
+def _cors(resp: Response) -> Response:
+    if request.headers.get("Origin") and request.path.startswith(CORS_PATHS):
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+        if request.method == "OPTIONS":
+            resp.headers["Access-Control-Allow-Methods"] = "GET, POST"
+            resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            resp.headers["Access-Control-Max-Age"] = "600"
+    return resp
 
 
 def _oauth_error(error: str, description: str, status: int = 400) -> Response:

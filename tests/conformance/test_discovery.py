@@ -457,3 +457,18 @@ def test_jwks06_key_rotation(op, clock):
         headers={"Authorization": f"Bearer {before.tokens['access_token']}"},
     )
     assert info.status_code == 200, info.text
+
+
+def test_cors_for_browser_apps_but_not_on_the_authorization_endpoint(op):
+    """UI-09 / TK-26: SPAs may call token, revocation, userinfo and metadata; AZ-41: never
+    /authorize."""
+    origin = {"Origin": "https://spa.example.test"}
+    pre = requests.options(
+        f"{op.url}/oauth/token", headers=origin | {"Access-Control-Request-Method": "POST"}
+    )
+    assert pre.headers.get("Access-Control-Allow-Origin") == "*"
+    assert "POST" in pre.headers.get("Access-Control-Allow-Methods", "")
+    info = requests.get(f"{op.url}/userinfo", headers=origin)
+    assert info.status_code == 401 and info.headers.get("Access-Control-Allow-Origin") == "*"
+    authz = requests.get(f"{op.url}/authorize", headers=origin, allow_redirects=False)
+    assert "Access-Control-Allow-Origin" not in authz.headers

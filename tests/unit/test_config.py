@@ -46,3 +46,27 @@ def test_branding_accepted(tmp_path):
         {"BRAND_PRIMARY_COLOR": "#AA0033", "BRAND_LOGO_URL": "https://cdn.example.com/logo.svg"},
     )
     assert ok["BRAND_PRIMARY_COLOR"] == "#AA0033"
+
+
+@pytest.mark.parametrize(
+    ("issuer", "ok"),
+    [
+        ("https://login.example.com", True),
+        ("http://localhost:5000", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://login.example.com", False),
+        ("ftp://login.example.com", False),
+        ("https://login.example.com/?x=1", False),
+    ],
+)
+def test_issuer_must_be_https_off_loopback(tmp_path, issuer, ok):
+    if ok:
+        assert load_settings(tmp_path, {"ISSUER": issuer})["ISSUER"] == issuer.rstrip("/")
+    else:
+        with pytest.raises(ValueError, match="ISSUER"):
+            load_settings(tmp_path, {"ISSUER": issuer})
+
+
+def test_plain_http_off_loopback_needs_an_explicit_opt_in(tmp_path):
+    settings = {"ISSUER": "http://idp.internal", "INSECURE_HTTP_ALLOWED": True}
+    assert load_settings(tmp_path, settings)["ISSUER"] == "http://idp.internal"
