@@ -9,6 +9,7 @@ from flask import Blueprint, jsonify, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from idp.core.net import client_ip
 from idp.extensions import csrf, db, services
 from idp.identity.models import User
 from idp.oauth import authorize as authorize_view
@@ -73,9 +74,27 @@ def _form_problem() -> Response | None:
 def _finish(resp: Response) -> Response:
     """Commit whatever the endpoint did. On an OAuth error this persists only the deliberate
     side effects (a burned code, a revoked family); tokens are added only on success."""
+    if resp.status_code == 401:
+        resp = _count_client_failure(resp)
     db.commit_if_used()
     resp.headers.update(NO_STORE)
     return resp
+
+
+def _count_client_failure(resp: Response) -> Response:
+    """After too many failed client authentications from one IP, answer 429 instead of 401."""
+    auth = request.authorization
+    client_id = (auth.username if auth else None) or request.form.get("client_id") or ""
+    if not client_id:
+        return resp
+    svc = services()
+    ip = client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"), svc.trusted_proxies)
+    retry_after = svc.shields.client_auth_failed(client_id[:128], ip)
+    if not retry_after:
+        return resp
+    throttled = _oauth_error("invalid_client", "Too many failed client authentications.", 429)
+    throttled.headers["Retry-After"] = str(retry_after)
+    return throttled
 
 
 @bp.route("/authorize", methods=["GET", "POST"])

@@ -82,5 +82,14 @@ class Shields:
         pre-registration throttling does."""
         return self.store.hit(f"req:{kind}:{_h(ip)}", window) <= limit
 
+    def client_auth_failed(self, client_id: str, ip: str) -> int:
+        """Count a failed client authentication (OAuth 2.1 §2.4.1, TK-25); returns the seconds
+        the client+IP pair is now blocked for (0 while under the threshold). Only failures
+        touch the store, so successful token requests pay nothing."""
+        key = f"cli:{_h(client_id)}:{_h(ip)}"
+        if self.store.hit(key, self.block_seconds) >= self.max_attempts * 5:
+            self.store.block(key, self.block_seconds)
+        return self.store.blocked_for(key)
+
     def unblock(self, email: str) -> int:
         return self.store.reset_prefix(account_prefix(email))

@@ -719,9 +719,22 @@ def test_tk24_confidential_client_must_authenticate(op, actors):
     assert_oauth_error(unauth_cc, 401, "invalid_client")
 
 
-@pytest.mark.skip(reason="TK-25: brute-force protection of client secrets is not built")
-def test_tk25_client_secret_brute_force():
-    pass
+def test_tk25_client_secret_brute_force(op):
+    """50 bad attempts from one IP → 429 with Retry-After (OAuth 2.1 §2.4.1). Only failures
+    are counted, so the hot path of a correct client pays nothing; secrets are 256-bit, so the
+    throttle is about load and noise rather than guessability."""
+    m2m, audience = op.factory.m2m()
+    statuses = []
+    for i in range(50):
+        resp = requests.post(
+            f"{op.url}/oauth/token",
+            auth=(m2m.client_id, f"guess-{i}"),
+            data={"grant_type": "client_credentials", "audience": audience},
+        )
+        statuses.append(resp.status_code)
+    assert set(statuses[:49]) == {401} and statuses[49] == 429
+    assert int(resp.headers["Retry-After"]) > 0 and resp.json()["error"] == "invalid_client"
+    assert "no-store" in resp.headers["Cache-Control"]
 
 
 # --- SECURITY.md §2.2 PKCE -------------------------------------------------------------------
