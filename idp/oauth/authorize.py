@@ -268,7 +268,9 @@ def _continue(
     consent_ctx = ConsentContext(
         first_party=grant.client.first_party,
         prompts=ctx.prompts,
-        missing=tuple(
+        missing=()
+        if grant.client.first_party  # first-party apps never ask: skip the lookup
+        else tuple(
             consent.missing_grants(
                 db.session,
                 user.id,
