@@ -79,6 +79,7 @@ def _check_password(email: str, password: str, origin: audit.Origin, client_id: 
     same answer as a wrong password (no lockout oracle, S-BF-01/07)."""
     svc, ip = services(), origin.ip or ""
     if svc.shields.is_blocked(email, ip):
+        db.session.commit()  # release SQLite's write lock before the hash
         svc.passwords.verify(None, password)
         audit.record(
             db.session,
