@@ -4,6 +4,7 @@ sibling subdomain cannot plant or overwrite them (no login CSRF by cookie tossin
 from __future__ import annotations
 
 from flask import current_app
+from werkzeug.wrappers import Response
 
 
 def _name(base: str) -> str:
@@ -21,3 +22,11 @@ def interaction() -> str:
 
 def secure() -> bool:
     return str(current_app.config["ISSUER"]).startswith("https://")
+
+
+def put(resp: Response, name: str, value: str, max_age: int) -> None:
+    """HttpOnly, SameSite=Lax (top-level redirects from the apps must carry it), path /,
+    Secure under https; no Domain, as the ``__Host-`` prefix requires."""
+    resp.set_cookie(
+        name, value, max_age=max_age, httponly=True, secure=secure(), samesite="Lax", path="/"
+    )

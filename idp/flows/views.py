@@ -225,13 +225,5 @@ def _logged_in(row: flows.Interaction, user_id: str) -> Response:
     db.session.commit()
     # 303 so the browser follows with GET and never re-posts the password (OAuth 2.1 §7.5.3).
     resp = redirect("/authorize?" + urlencode(params), code=303)
-    resp.set_cookie(
-        cookies.session(),
-        cookie_value,
-        max_age=svc.config["SESSION_TTL"],
-        httponly=True,
-        secure=svc.issuer.issuer.startswith("https://"),
-        samesite="Lax",
-        path="/",
-    )
+    cookies.put(resp, cookies.session(), cookie_value, svc.config["SESSION_TTL"])
     return resp

@@ -314,14 +314,6 @@ def _start_interaction(client_id: str, params: dict[str, str], prompt: str) -> R
     db.session.commit()
     page = "consent" if prompt.startswith("consent") else "login"
     resp = redirect(f"/interaction/{row.uid}/{page}", code=303)
-    resp.set_cookie(
-        cookies.interaction(),
-        browser_secret,
-        max_age=svc.config["INTERACTION_TTL"],
-        httponly=True,
-        secure=svc.issuer.issuer.startswith("https://"),
-        samesite="Lax",
-        path="/",
-    )
+    cookies.put(resp, cookies.interaction(), browser_secret, svc.config["INTERACTION_TTL"])
     resp.headers["Cache-Control"] = "no-store"
     return resp
