@@ -6,7 +6,7 @@ INSTANCE ?= instance
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint typecheck pytest bench clean browser-deps
+.PHONY: run test lint typecheck pytest bench clean browser-deps sandbox-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: $(VENV)/.run-deps
+run: $(VENV)/.run-deps sandbox-deps
 	$(BIN)/idp --instance $(INSTANCE) init
 	$(BIN)/idp --instance $(INSTANCE) demo
 	@echo ""
@@ -41,19 +41,28 @@ lint: $(VENV)/.test-deps
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
-# Browser tests drive Debian's Chromium (never a downloaded browser build).
-browser-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
+# Debian packages the tests need: $(1) is installed when command $(2) is missing (as root).
+define apt_need
+	@if ! command -v $(2) >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian's chromium for the browser tests"; \
+	    echo "installing Debian's $(1)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      --no-install-recommends chromium >/dev/null; \
+	      --no-install-recommends $(1) >/dev/null; \
 	  else \
-	    echo "chromium is missing and we are not root: browser tests will be skipped"; \
+	    echo "$(1) is missing and we are not root: $(3)"; \
 	  fi; \
 	fi
+endef
 
-pytest: $(VENV)/.test-deps node_modules/.installed browser-deps
+# Browser tests drive Debian's Chromium (never a downloaded browser build).
+browser-deps:
+	$(call apt_need,chromium,/usr/bin/chromium,browser tests will be skipped)
+
+# Actions run in bubblewrap sandboxes; without it they are refused.
+sandbox-deps:
+	$(call apt_need,bubblewrap,bwrap,Actions will be refused)
+
+pytest: $(VENV)/.test-deps node_modules/.installed browser-deps sandbox-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

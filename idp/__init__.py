@@ -77,6 +77,7 @@ def _configure_logging() -> None:
 
 
 def _init_extensions(app: Flask) -> None:
+    from idp.actions.engine import ActionsEngine
     from idp.core.crypto import SecretBox
     from idp.core.mail import Mailer
     from idp.core.net import parse_proxies
@@ -117,6 +118,7 @@ def _init_extensions(app: Flask) -> None:
         trusted_proxies=parse_proxies(cfg["TRUSTED_PROXIES"]),
         mailer=Mailer(dict(cfg), Path(app.instance_path) / "outbox"),
         policy=PasswordPolicy(cfg["PASSWORD_MIN_LENGTH"], cfg["PASSWORD_MIN_SCORE"]),
+        actions=ActionsEngine(dict(cfg), box, Path(app.instance_path), db.transaction),
     )
     server.init_app(app)
 

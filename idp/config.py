@@ -71,6 +71,23 @@ SETTINGS: dict[str, Setting] = {
     "BRAND_NAME": Setting("idp", "Name shown on the hosted pages."),
     "BRAND_LOGO_URL": Setting("", "Logo on the hosted pages: an https URL or a /static/ path."),
     "BRAND_PRIMARY_COLOR": Setting("#2457c5", "Accent colour of the hosted pages (#rrggbb)."),
+    "ACTIONS_INSECURE_DEV": Setting(
+        False, "Run actions WITHOUT isolation where bubblewrap is missing (development only)."
+    ),
+    "ACTIONS_CONCURRENCY": Setting(0, "Sandboxed executions at once per worker (0: 2 x cores)."),
+    "ACTIONS_TRIGGER_BUDGET_MS": Setting(20000, "Wall-clock budget of a whole chain, ms."),
+    "ACTIONS_MEMORY_MB": Setting(128, "Memory cap of one execution, MiB."),
+    "ACTIONS_MAX_PER_TRIGGER": Setting(20, "Actions bound to one trigger, at most."),
+    "ACTIONS_MAX_CODE_BYTES": Setting(100_000, "Size of an action's code, at most."),
+    "ACTIONS_MAX_SECRETS": Setting(30, "Secrets per action, at most."),
+    "ACTIONS_MAX_SECRET_BYTES": Setting(4096, "Size of one secret value, at most."),
+    "ACTIONS_MAX_VERSIONS": Setting(50, "Versions kept per action (older ones are pruned)."),
+    "ACTIONS_CHAIN_CACHE_SECONDS": Setting(
+        5.0, "Per-worker cache of bound chains (changes on this machine apply at once)."
+    ),
+    "ACTIONS_ALLOW_PRIVATE_NETWORKS": Setting(
+        "", "CIDRs api.http may reach although private or loopback (e.g. a test receiver)."
+    ),
     "MAX_CONTENT_LENGTH": Setting(64 * 1024, "Largest accepted request body, bytes."),
     "INSECURE_HTTP_ALLOWED": Setting(
         False, "Allow an http issuer on a non-loopback host (never in production)."

@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app
 from flask_wtf import CSRFProtect
 
+from idp.actions.engine import ActionsEngine
 from idp.core.crypto import SecretBox
 from idp.core.db import Database
 from idp.core.mail import Mailer
@@ -37,6 +38,7 @@ class Services:
     trusted_proxies: tuple[Network, ...]
     mailer: Mailer
     policy: PasswordPolicy
+    actions: ActionsEngine
 
 
 def services() -> Services:

@@ -89,6 +89,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     yield LiveServer(app, server)
     server.shutdown()
     with app.app_context():
+        services().actions.close()
         db.engine.dispose()
 
 

@@ -109,3 +109,57 @@ class Factory:
         client = self.gen_client("m2m")
         self.gen_client_grant(client.client_id, audience, scopes or ["read:things"])
         return client, audience
+
+    def gen_action(
+        self,
+        name: str,
+        trigger: str,
+        code: str,
+        *,
+        bind: bool = True,
+        secrets: dict[str, str] | None = None,
+        allowed_hosts: list[str] | None = None,
+        configuration: dict[str, Any] | None = None,
+        allowed_to_fail: bool = False,
+        position: int | None = None,
+        timeout_ms: int | None = None,
+    ) -> str:
+        """Save, deploy and (by default) bind an action, as `idp actions deploy` + `bind` do."""
+        from pathlib import Path
+
+        from idp.actions import service as actions
+
+        with self.app.app_context():
+            svc = services()
+            limits = actions.Limits.from_config(svc.config)
+            action = actions.save_draft(
+                db.session,
+                limits,
+                name,
+                trigger=trigger,
+                code=code,
+                allowed_hosts=allowed_hosts,
+                configuration=configuration,
+                timeout_ms=timeout_ms,
+            )
+            for key, value in (secrets or {}).items():
+                actions.set_secret(db.session, svc.box, limits, action, key, value)
+            actions.deploy(db.session, limits, action, svc.actions.deps_root, "tests")
+            if bind:
+                actions.bind(db.session, limits, action, trigger, position, allowed_to_fail)
+            action_id = action.id
+            db.session.commit()
+            actions.bump_generation(Path(svc.actions.stamp))
+            return action_id
+
+    def clear_actions(self) -> None:
+        from sqlalchemy import delete
+
+        from idp.actions import service as actions
+        from idp.actions.models import Action, ActionBinding
+
+        with self.app.app_context():
+            db.session.execute(delete(ActionBinding))
+            db.session.execute(delete(Action))
+            db.session.commit()
+            actions.bump_generation(services().actions.stamp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import idp.actions.models
 import idp.audit.models
 import idp.consent.models
 import idp.flows.models

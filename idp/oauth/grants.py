@@ -20,6 +20,7 @@ from authlib.oauth2.rfc6749.errors import (
 from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from sqlalchemy import select, update
 
+from idp.actions.hooks import run_credentials_exchange
 from idp.core import clock
 from idp.core.crypto import random_token, sha256_hex
 from idp.extensions import db, services
@@ -299,6 +300,9 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         svc = services()
         client = self.request.client
+        db.commit_if_used()  # reads only so far; chains use their own short transactions
+        if svc.actions.has_chain("credentials-exchange"):
+            return self._token_after_actions(svc, client)
         key = (client.client_id, self.request.audience, self.request.granted_scope)
         reused = svc.token_reuse.get(key)
         if reused is None:
@@ -314,6 +318,28 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             "access_token": reused.access_token,
             "token_type": "Bearer",
             "expires_in": max(reused.expires_at - clock.now(), 1),
+        }
+        if self.request.granted_scope:
+            body["scope"] = self.request.granted_scope
+        return 200, body, self.TOKEN_RESPONSE_HEADER
+
+    def _token_after_actions(
+        self, svc: Any, client: Any
+    ) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        """The credentials-exchange chain decides; its token is never reused for another
+        request, since the chain may answer differently (its claims are per request)."""
+        claims = run_credentials_exchange(client, self.request.audience, self.request.granted_scope)
+        access_token, _jti, _exp = svc.issuer.access_token(
+            client_id=client.client_id,
+            sub=client.client_id,
+            audience=self.request.audience,
+            scope=self.request.granted_scope,
+            extra=claims,
+        )
+        body: dict[str, Any] = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": svc.issuer.access_ttl,
         }
         if self.request.granted_scope:
             body["scope"] = self.request.granted_scope

@@ -1,0 +1,71 @@
+"""Building each trigger's ``event`` from idp's own objects (names follow Auth0's, in snake_case).
+
+The event is plain JSON data: the sandbox gets a copy, and nothing an action does to it comes
+back. Only what the trigger table lists goes in.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from idp.identity.models import User
+
+DATABASE_CONNECTION = {"id": "con_database", "name": "database", "strategy": "auth0"}
+
+
+def iso(timestamp: int | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def user_event(user: User) -> dict[str, Any]:
+    return {
+        "user_id": user.id,
+        "email": user.email,
+        "email_verified": bool(user.email_verified),
+        "name": user.name,
+        "app_metadata": dict(user.app_metadata or {}),
+        "user_metadata": dict(user.user_metadata or {}),
+        "identities": [{"provider": "database", "connection": "database", "user_id": user.id}],
+        "created_at": iso(user.created_at),
+        "logins_count": user.logins_count,
+    }
+
+
+def client_event(client: Any) -> dict[str, Any]:
+    return {"client_id": client.client_id, "name": client.name, "metadata": {}}
+
+
+def request_event(
+    ip: str | None,
+    user_agent: str | None,
+    hostname: str | None,
+    method: str = "GET",
+    query: dict[str, str] | None = None,
+    body: dict[str, str] | None = None,
+    geoip: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "ip": ip,
+        "user_agent": user_agent,
+        "hostname": hostname,
+        "method": method,
+        "query": _safe_params(query or {}),
+        "body": _safe_params(body or {}),
+        "geoip": geoip or {},
+    }
+
+
+# Never hand an action a credential that travelled with the request.
+_NEVER = {"password", "client_secret", "code", "code_verifier", "refresh_token", "csrf_token",
+          "client_assertion", "current_password", "new_password"}  # fmt: skip
+
+
+def _safe_params(params: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if k not in _NEVER}
+
+
+def resource_server_event(audience: str | None) -> dict[str, Any] | None:
+    return {"identifier": audience} if audience else None

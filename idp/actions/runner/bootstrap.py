@@ -1,0 +1,471 @@
+"""The trusted side of the sandbox: a zygote that forks one fresh child per execution.
+
+This file runs *inside* bubblewrap (``python -I -S bootstrap.py``) with nothing but the standard
+library, ``pyseccomp`` and, for actions that have them, the version's dependencies. It must not
+import ``idp``. The zygote never runs operator code; each child does, once, and then exits, so no
+memory survives from one execution to the next.
+
+Zygote protocol (control socket on fd 3, SOCK_SEQPACKET, one message per datagram):
+  host -> zygote  ``{"run": id, "timeout": s, "cpu": s, "memory": bytes, "nice": n}`` with two
+                  file descriptors (SCM_RIGHTS): the job pipe's read end and the result pipe's
+                  write end;
+  host -> zygote  ``{"kill": id}``;
+  zygote exits when the control socket reaches end-of-file (the host went away).
+Child protocol (JSON lines; the child reads fd 0 and writes fd 1):
+  in   one job line ``{"trigger", "code", "event", "secrets", "api", "cache", ...}``;
+  out  zero or more ``{"rpc": ...}`` lines, each answered by one line on fd 0;
+  out  one final ``{"done": true, "commands": [...], "logs": "...", "error": ...}`` line.
+Nothing the child writes is trusted by the host (SECURITY.md §4.4): the host validates every line.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import ctypes
+import ctypes.util
+import hashlib
+import hmac
+import io
+import json
+import os
+import resource
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from typing import Any
+
+CONTROL_FD = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+MAX_LOG_CHARS = 4096
+# Syscalls an action never needs and that an escape would: processes, sockets, namespaces,
+# other processes' memory, kernel interfaces with a history of bugs (SECURITY.md §4.3).
+DENIED_SYSCALLS = (
+    "socket",
+    "socketpair",
+    "connect",
+    "bind",
+    "listen",
+    "accept",
+    "accept4",
+    "execve",
+    "execveat",
+    "fork",
+    "vfork",
+    "clone",
+    "clone3",
+    "ptrace",
+    "kill",
+    "tkill",
+    "tgkill",
+    "process_vm_readv",
+    "process_vm_writev",
+    "mount",
+    "umount2",
+    "unshare",
+    "setns",
+    "pivot_root",
+    "chroot",
+    "bpf",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "perf_event_open",
+    "userfaultfd",
+    "setrlimit",
+    "prlimit64",
+    "personality",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "syslog",
+    "acct",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "quotactl",
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setgroups",
+)
+
+
+# ----------------------------------------------------------------------------- child side
+class ReadOnly:
+    """Attribute access over JSON data; assignments are refused (``event`` is read-only)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        object.__setattr__(self, "_data", data)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return _wrap(self._data[name])
+        except KeyError:
+            return None
+
+    def __getitem__(self, name: str) -> Any:
+        return _wrap(self._data[name])
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return _wrap(self._data.get(name, default))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._data
+
+    def __iter__(self) -> Any:
+        return iter(self._data)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("event is read-only: change things through api")
+
+    def __repr__(self) -> str:
+        return f"ReadOnly({self._data!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self._data))
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        return ReadOnly(value)
+    if isinstance(value, list):
+        return tuple(_wrap(v) for v in value)
+    return value
+
+
+class Channel:
+    def __init__(self) -> None:
+        self.inp = os.fdopen(0, "rb", buffering=0)
+        self.buffer = b""
+
+    def readline(self) -> bytes:
+        while b"\n" not in self.buffer:
+            chunk = self.inp.read(65536)
+            if not chunk:
+                raise EOFError("host closed the channel")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
+
+    @staticmethod
+    def send(message: dict[str, Any]) -> None:
+        data = json.dumps(message, separators=(",", ":"), default=str).encode() + b"\n"
+        view = memoryview(data)
+        while view:
+            view = view[os.write(1, view) :]
+
+
+class Api:
+    """Records commands; the host decides what they mean. Built from the trigger's method list."""
+
+    def __init__(self, job: dict[str, Any], channel: Channel) -> None:
+        self._commands: list[dict[str, Any]] = []
+        self._channel = channel
+        self._job = job
+        groups: dict[str, Any] = {}
+        for path in job.get("api", []):
+            group, _, method = path.partition(".")
+            groups.setdefault(group, Namespace(group))
+            setattr(groups[group], method, self._recorder(path))
+        groups["cache"] = Cache(channel)
+        if "http" in job.get("features", []):
+            groups["http"] = Http(channel)
+        if "redirect" in groups:
+            groups["redirect"].can_redirect = lambda: bool(job.get("interactive"))
+            groups["redirect"].encode_token = encode_token
+            groups["redirect"].validate_token = self._validate_token
+        for name, namespace in groups.items():
+            setattr(self, name, namespace)
+
+    def _recorder(self, path: str) -> Any:
+        def record(*args: Any, **kwargs: Any) -> None:
+            self._commands.append({"op": path, "args": list(args), "kwargs": kwargs})
+
+        record.__name__ = path.rpartition(".")[2]
+        return record
+
+    def _validate_token(self, options: dict[str, Any]) -> dict[str, Any]:
+        name = options.get("token_parameter_name", "session_token")
+        request = self._job.get("event", {}).get("request", {})
+        token = (request.get("body") or {}).get(name) or (request.get("query") or {}).get(name)
+        if not token:
+            raise ValueError(f"no {name} parameter on the request")
+        return decode_token(token, options["secret"], self._job.get("state"))
+
+
+class Namespace:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"<api.{self._name}>"
+
+
+class Cache:
+    """``api.cache``: served by the host, scoped to this action, shared across executions."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def _call(self, **message: Any) -> Any:
+        self._channel.send({"rpc": "cache", **message})
+        reply = json.loads(self._channel.readline())
+        if reply.get("error"):
+            raise ValueError(reply["error"])
+        return reply.get("result")
+
+    def get(self, key: str) -> Any:
+        return self._call(op="get", key=key)
+
+    def set(self, key: str, value: str, options: dict[str, Any] | None = None) -> Any:
+        return self._call(op="set", key=key, value=value, ttl=(options or {}).get("ttl"))
+
+    def delete(self, key: str) -> Any:
+        return self._call(op="delete", key=key)
+
+
+class Http:
+    """``api.http``: every call is an RPC the host serves through its SSRF-guarded client."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def request(self, method: str, url: str, **options: Any) -> ReadOnly:
+        self._channel.send({"rpc": "http", "method": method.upper(), "url": url, **options})
+        reply = json.loads(self._channel.readline())
+        if reply.get("error"):
+            raise HttpError(reply["error"])
+        return ReadOnly(reply)
+
+    def get(self, url: str, **options: Any) -> ReadOnly:
+        return self.request("GET", url, **options)
+
+    def post(self, url: str, **options: Any) -> ReadOnly:
+        return self.request("POST", url, **options)
+
+    def put(self, url: str, **options: Any) -> ReadOnly:
+        return self.request("PUT", url, **options)
+
+    def patch(self, url: str, **options: Any) -> ReadOnly:
+        return self.request("PATCH", url, **options)
+
+    def delete(self, url: str, **options: Any) -> ReadOnly:
+        return self.request("DELETE", url, **options)
+
+
+class HttpError(Exception):
+    pass
+
+
+def _b64(data: bytes) -> str:
+    return urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode_token(options: dict[str, Any]) -> str:
+    """``api.redirect.encode_token``: an HS256 JWT (RFC 7519) signed with the action's secret."""
+    now = int(time.time())
+    payload = {**options.get("payload", {}), "iat": now}
+    payload["exp"] = now + int(options.get("expires_in_seconds", 900))
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    mac = hmac.new(options["secret"].encode(), f"{header}.{body}".encode(), hashlib.sha256)
+    return f"{header}.{body}.{_b64(mac.digest())}"
+
+
+def decode_token(token: str, secret: str, state: str | None) -> dict[str, Any]:
+    header, body, signature = token.split(".")
+    mac = hmac.new(secret.encode(), f"{header}.{body}".encode(), hashlib.sha256)
+    if not hmac.compare_digest(_b64(mac.digest()), signature):
+        raise ValueError("the token's signature is invalid")
+    payload = json.loads(_unb64(body))
+    if payload.get("exp", 0) < time.time():
+        raise ValueError("the token has expired")
+    if state is not None and payload.get("state") != state:
+        raise ValueError("the token belongs to another transaction")
+    return payload
+
+
+class CappedWriter(io.TextIOBase):
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.truncated = False
+
+    def write(self, text: str) -> int:
+        room = MAX_LOG_CHARS - self.size
+        if room > 0:
+            self.parts.append(text[:room])
+            self.size += min(len(text), room)
+        if len(text) > room:
+            self.truncated = True
+        return len(text)
+
+    def value(self) -> str:
+        return "".join(self.parts) + (" [output truncated]" if self.truncated else "")
+
+
+def confine(limits: dict[str, Any]) -> None:
+    """rlimits, then seccomp; both are one-way for this process."""
+    os.nice(int(limits.get("nice", 10)))
+    # Not dumpable: no other process of this uid can read this one's memory through /proc.
+    LIBC[0].prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+    cpu = max(1, int(limits["cpu"]))
+    memory = int(limits["memory"]) + _address_space()
+    for name, value in (
+        ("RLIMIT_CPU", cpu),
+        ("RLIMIT_AS", memory),
+        ("RLIMIT_NOFILE", 16),
+        ("RLIMIT_FSIZE", 0),
+        ("RLIMIT_CORE", 0),
+        ("RLIMIT_NPROC", 0),
+    ):
+        resource.setrlimit(getattr(resource, name), (value, value))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    CHILD_FILTER[0].load()
+
+
+def build_filter() -> Any:
+    """Built once in the zygote; each child only loads it (a single ``seccomp()`` call)."""
+    import pyseccomp as seccomp  # bound read-only into the sandbox
+
+    deny = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        try:
+            deny.add_rule(seccomp.ERRNO(1), name)
+        except Exception:  # noqa: BLE001, S112 (a syscall this architecture lacks)
+            continue
+    return deny
+
+
+CHILD_FILTER: list[Any] = []
+LIBC = [ctypes.CDLL(None)]
+
+
+def _address_space() -> int:
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
+def run_child(limits: dict[str, Any]) -> None:
+    channel = Channel()
+    started = time.perf_counter()
+    commands: list[dict[str, Any]] = []
+    out = CappedWriter()
+    error = None
+    try:
+        job = json.loads(channel.readline())
+        secrets = job.pop("secrets", {}) or {}
+        event = dict(job.get("event") or {})
+        event["secrets"] = secrets
+        if "configuration" in job:
+            event["configuration"] = job["configuration"]
+        deps = job.get("deps")
+        if deps:
+            sys.path.insert(0, deps)
+        confine(limits)
+        sys.stdout = sys.stderr = out
+        api = Api(job, channel)
+        namespace: dict[str, Any] = {"__name__": "action", "__builtins__": __builtins__}
+        exec(compile(job["code"], "action.py", "exec"), namespace)  # noqa: S102 (sandboxed)
+        handler = namespace.get(job["entry"])
+        if not callable(handler):
+            raise LookupError(f"the action does not define {job['entry']}(event, api)")
+        handler(ReadOnly(event), api)
+        commands = api._commands
+    except MemoryError:
+        error = {"kind": "memory", "message": "the action ran out of memory"}
+    except BaseException as exc:  # noqa: BLE001 (anything the action raises is reported)
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "action.py"]
+        where = f" (line {frames[-1].lineno})" if frames else ""
+        error = {"kind": "exception", "message": f"{type(exc).__name__}: {exc}"[:1000] + where}
+    sys.stdout = sys.__stdout__
+    took = (time.perf_counter() - started) * 1000
+    channel.send(
+        {"done": True, "commands": commands, "logs": out.value(), "error": error, "ms": took}
+    )
+    os._exit(0)
+
+
+# ---------------------------------------------------------------------------- zygote side
+def zygote() -> None:
+    control = socket.socket(fileno=CONTROL_FD)
+    children: dict[int, tuple[str, float]] = {}  # pid -> (execution id, deadline)
+    by_id: dict[str, int] = {}
+    # Warm the imports a child needs so that forking is all that is left per execution.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    # No /etc/ld.so.cache and no /tmp in here: name the libraries instead of searching.
+    ctypes.util.find_library = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}.get  # type: ignore[assignment]
+    CHILD_FILTER.append(build_filter())
+
+    while True:
+        timeout = 0.05 if children else None
+        ready, _, _ = select.select([control], [], [], timeout)
+        if ready:
+            fds = array.array("i")
+            message, ancdata, _, _ = control.recvmsg(4096, socket.CMSG_SPACE(2 * fds.itemsize))
+            if not message:
+                os._exit(0)
+            for level, kind, data in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+            request = json.loads(message)
+            if "kill" in request:
+                pid = by_id.get(request["kill"])
+                if pid:
+                    _kill(pid)
+            elif "run" in request and len(fds) == 2:
+                pid = os.fork()
+                if pid == 0:
+                    control.close()
+                    os.dup2(fds[0], 0)
+                    os.dup2(fds[1], 1)
+                    os.closerange(2, 1 << 16)
+                    os.open("/dev/null", os.O_WRONLY)  # fd 2
+                    os.setsid()
+                    run_child(request)
+                for fd in fds:
+                    os.close(fd)
+                children[pid] = (request["run"], time.monotonic() + float(request["timeout"]))
+                by_id[request["run"]] = pid
+            else:
+                for fd in fds:
+                    os.close(fd)
+        now = time.monotonic()
+        for pid, (run_id, deadline) in list(children.items()):
+            if now > deadline:
+                _kill(pid)
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                del children[pid]
+                by_id.pop(run_id, None)
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    zygote()

@@ -1,0 +1,245 @@
+"""The trigger table (ARCHITECTURE.md §7, issue 4): what runs where, and what each ``api`` offers.
+
+Everything about a trigger is declared here as data: its entry points, whether it blocks the
+flow, which ``api`` methods exist, which ``event`` fields it carries and a sample event. The
+sandbox builds ``api`` from ``methods``; the host accepts only commands named here
+(``commands.py``); the published schema and the test runner read the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CACHE = ("cache.get", "cache.set", "cache.delete")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    id: str
+    blocking: bool
+    methods: tuple[str, ...]
+    event_fields: tuple[str, ...]
+    description: str
+    # Some triggers never fail open: an error there is always a refusal (ARCHITECTURE.md §11).
+    always_fail_closed: bool = False
+    continue_entry: bool = False
+    sample: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def entry(self) -> str:
+        return "on_execute_" + self.id.replace("-", "_")
+
+
+_USER = {
+    "user_id": "auth0|0d1f2e3c4b5a",
+    "email": "jane@example.com",
+    "email_verified": True,
+    "name": "Jane Doe",
+    "app_metadata": {"plan": "pro"},
+    "user_metadata": {"locale": "fr"},
+    "identities": [{"provider": "auth0", "connection": "database", "user_id": "0d1f2e3c4b5a"}],
+    "created_at": "2026-01-02T03:04:05Z",
+    "logins_count": 7,
+}
+_REQUEST = {
+    "ip": "192.0.2.10",
+    "user_agent": "Mozilla/5.0",
+    "hostname": "login.example.com",
+    "method": "GET",
+    "query": {},
+    "body": {},
+    "geoip": {
+        "country_code": "FR",
+        "continent_code": "EU",
+        "city_name": "Paris",
+        "latitude": 48.85,
+        "longitude": 2.35,
+        "time_zone": "Europe/Paris",
+    },
+}
+_CLIENT = {"client_id": "app-1", "name": "My App", "metadata": {}}
+_CONNECTION = {"id": "con_database", "name": "database", "strategy": "auth0"}
+_API = {"identifier": "https://api.example.com", "name": "Example API"}
+
+TRIGGERS: dict[str, Trigger] = {
+    t.id: t
+    for t in (
+        Trigger(
+            id="post-login",
+            blocking=True,
+            continue_entry=True,
+            description="After authentication (and MFA), before a code or token is issued; "
+            "also on refresh (non-interactive: redirects there fail with interaction_required).",
+            methods=(
+                "access.deny",
+                "id_token.set_custom_claim",
+                "access_token.set_custom_claim",
+                "access_token.add_scope",
+                "access_token.remove_scope",
+                "multifactor.enable",
+                "authentication.challenge_with",
+                "authentication.enroll_with",
+                "user.set_app_metadata",
+                "user.set_user_metadata",
+                "redirect.send_user_to",
+                *CACHE,
+            ),
+            event_fields=(
+                "user",
+                "client",
+                "connection",
+                "request",
+                "transaction",
+                "authentication",
+                "resource_server",
+                "session",
+                "secrets",
+                "configuration",
+                "stats",
+            ),
+            sample={
+                "user": _USER,
+                "client": _CLIENT,
+                "connection": _CONNECTION,
+                "request": _REQUEST,
+                "transaction": {
+                    "requested_scopes": ["openid", "profile", "email"],
+                    "protocol": "oidc-basic-profile",
+                    "redirect_uri": "https://app.example.com/callback",
+                    "acr_values": [],
+                    "id": "txn_1",
+                },
+                "authentication": {"methods": [{"name": "pwd", "timestamp": 1795000000}]},
+                "resource_server": _API,
+                "session": {"id": "sid_1"},
+                "stats": {"logins_count": 7},
+            },
+        ),
+        Trigger(
+            id="credentials-exchange",
+            blocking=True,
+            always_fail_closed=True,
+            description="In the token endpoint for client_credentials, after client "
+            "authentication and the client-grant check.",
+            methods=("access.deny", "access_token.set_custom_claim", *CACHE),
+            event_fields=(
+                "client",
+                "request",
+                "resource_server",
+                "transaction",
+                "secrets",
+                "configuration",
+            ),
+            sample={
+                "client": _CLIENT,
+                "request": {k: v for k, v in _REQUEST.items() if k not in {"query"}},
+                "resource_server": _API,
+                "transaction": {"requested_scopes": ["read:things"]},
+            },
+        ),
+        Trigger(
+            id="pre-user-registration",
+            blocking=True,
+            always_fail_closed=True,
+            description="Before a database user is written.",
+            methods=(
+                "access.deny",
+                "user.set_app_metadata",
+                "user.set_user_metadata",
+                "validation.error",
+                *CACHE,
+            ),
+            event_fields=(
+                "user",
+                "client",
+                "connection",
+                "request",
+                "secrets",
+                "configuration",
+            ),
+            sample={
+                "user": {"email": "new@example.com", "user_metadata": {}, "app_metadata": {}},
+                "client": _CLIENT,
+                "connection": _CONNECTION,
+                "request": _REQUEST,
+            },
+        ),
+        Trigger(
+            id="post-user-registration",
+            blocking=False,
+            description="After the user is committed, asynchronously.",
+            methods=CACHE,
+            event_fields=("user", "client", "connection", "request", "secrets", "configuration"),
+            sample={
+                "user": _USER,
+                "client": _CLIENT,
+                "connection": _CONNECTION,
+                "request": _REQUEST,
+            },
+        ),
+        Trigger(
+            id="post-change-password",
+            blocking=False,
+            description="After a password change is committed, asynchronously.",
+            methods=CACHE,
+            event_fields=("user", "connection", "request", "secrets", "configuration"),
+            sample={"user": _USER, "connection": _CONNECTION, "request": _REQUEST},
+        ),
+        Trigger(
+            id="send-phone-message",
+            blocking=True,
+            always_fail_closed=True,
+            description="When an SMS or voice code must go out (MFA); deliver it with api.http.",
+            methods=CACHE,
+            event_fields=(
+                "user",
+                "client",
+                "request",
+                "message_options",
+                "secrets",
+                "configuration",
+            ),
+            sample={
+                "user": _USER,
+                "client": _CLIENT,
+                "request": _REQUEST,
+                "message_options": {
+                    "message_type": "sms",
+                    "recipient": "+33600000000",
+                    "text": "Your code is 123456",
+                    "code": "123456",
+                    "action": "second-factor-authentication",
+                    "language": "en",
+                },
+            },
+        ),
+    )
+}
+
+
+def get(trigger_id: str) -> Trigger:
+    try:
+        return TRIGGERS[trigger_id]
+    except KeyError:
+        raise ValueError(f"unknown trigger {trigger_id!r}; one of: {', '.join(TRIGGERS)}") from None
+
+
+def schema(trigger: Trigger) -> dict[str, Any]:
+    """The published shape of a trigger, for editors and local tests (issue 4)."""
+    return {
+        "id": trigger.id,
+        "description": trigger.description,
+        "blocking": trigger.blocking,
+        "entry_points": [trigger.entry]
+        + (["on_continue_post_login"] if trigger.continue_entry else []),
+        "event": {"fields": list(trigger.event_fields), "sample": trigger.sample},
+        "api": sorted(
+            {*trigger.methods, "http.get", "http.post", "http.put", "http.patch", "http.delete"}
+            | (
+                {"redirect.can_redirect", "redirect.encode_token", "redirect.validate_token"}
+                if trigger.continue_entry
+                else set()
+            )
+        ),
+    }
