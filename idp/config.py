@@ -70,7 +70,10 @@ SETTINGS: dict[str, Setting] = {
     "SMTP_STARTTLS": Setting(False, "Upgrade the SMTP connection with STARTTLS."),
     "BRAND_NAME": Setting("idp", "Name shown on the hosted pages."),
     "BRAND_LOGO_URL": Setting("", "Logo on the hosted pages: an https URL or a /static/ path."),
-    "BRAND_PRIMARY_COLOR": Setting("#2457c5", "Accent colour of the hosted pages (#rrggbb)."),
+    "BRAND_PRIMARY_COLOR": Setting(
+        "#2457c5",
+        "Accent colour of the hosted pages (#rrggbb); button text turns black on light ones.",
+    ),
     "ACTIONS_INSECURE_DEV": Setting(
         False, "Run actions WITHOUT isolation where bubblewrap is missing (development only)."
     ),

@@ -16,11 +16,27 @@ def live() -> Response:
     return jsonify({"status": "ok"})
 
 
+def _luminance(color: str) -> float:
+    """Relative luminance of ``#rrggbb`` (WCAG 2.1, definition of relative luminance)."""
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def text_on(color: str) -> str:
+    """White text on the accent when it reaches the 4.5:1 of WCAG 1.4.3, else black (which then
+    reaches more than 4.6:1), so any brand colour keeps the buttons readable."""
+    white_contrast = 1.05 / (_luminance(color) + 0.05)
+    return "#ffffff" if white_contrast >= 4.5 else "#000000"
+
+
 @bp.route("/branding.css")
 def branding_css() -> Response:
-    """The accent colour as a stylesheet: the pages' CSP allows no inline style."""
+    """The accent colour as a stylesheet: the pages' CSP allows no inline style. The accent
+    fills the primary buttons; their text colour is chosen here to contrast with it."""
     color = current_app.config["BRAND_PRIMARY_COLOR"]  # validated at start-up
-    resp = Response(f":root {{ --accent: {color}; }}\n", mimetype="text/css")
+    css = f":root {{ --accent: {color}; --accent-text: {text_on(color)}; }}\n"
+    resp = Response(css, mimetype="text/css")
     resp.headers["Cache-Control"] = "public, max-age=300"
     return resp
 

@@ -32,6 +32,18 @@ def test_brand_name_logo_and_colour(tmp_path):
         )
         css = client.get("/branding.css")
         assert css.mimetype == "text/css" and "--accent: #aa0033" in css.get_data(as_text=True)
+        assert "--accent-text: #ffffff" in css.get_data(as_text=True)  # 7.4:1 on #aa0033
     finally:
         with branded.app_context():
             db.engine.dispose()
+
+
+def test_button_text_contrasts_with_any_brand_colour():
+    """WCAG 1.4.3: white on dark accents, black on light ones, 4.5:1 either way."""
+    from idp.health import text_on
+
+    assert text_on("#2457c5") == "#ffffff"
+    assert text_on("#767676") == "#ffffff"  # 4.54:1, the lightest grey white text passes on
+    assert text_on("#777777") == "#000000"  # 4.48:1 for white: black reads better
+    assert text_on("#ffe680") == "#000000"
+    assert text_on("#ffffff") == "#000000"
