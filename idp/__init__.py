@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +40,7 @@ def create_app(
         settings["SECRET_KEY"] = secret_file.read_text().strip()
     app.config.update(settings)
     _configure_flask(app)
+    _template_filters(app)
     _configure_logging()
     _init_extensions(app)
     _register_blueprints(app)
@@ -46,6 +48,20 @@ def create_app(
     app.extensions["idp.csp"] = _csp(app.config["BRAND_LOGO_URL"])
     app.after_request(_security_headers)
     return app
+
+
+def _template_filters(app: Flask) -> None:
+    """Epoch seconds on the pages: ``iso_utc`` for ``<time datetime>``, ``when_utc`` to read."""
+
+    def iso_utc(epoch: int) -> str:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def when_utc(epoch: int) -> str:
+        moment = datetime.fromtimestamp(epoch, UTC)
+        return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+    app.add_template_filter(iso_utc)
+    app.add_template_filter(when_utc)
 
 
 def _configure_flask(app: Flask) -> None:

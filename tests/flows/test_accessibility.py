@@ -189,6 +189,9 @@ def test_every_page_passes_the_audit(mailing: LiveServer, browser: Any) -> None:
     page.goto(f"{op.url}/account/sessions")
     assert page.get_by_role("heading", name="Applications you allowed").is_visible()
     audit(page, "account sessions and allowed apps")
+    assert page.locator("time").first.get_attribute("datetime").endswith("Z")  # ISO 8601, UTC
+    assert page.get_by_role("button", name="End the session signed in at ").count() == 1
+    assert page.get_by_role("button", name="Remove access for test regular_web").is_visible()
     page.get_by_role("link", name="Change password").click()
     audit(page, "change password")
     page.get_by_label("Current password").fill("not my password")
