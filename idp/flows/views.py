@@ -20,7 +20,7 @@ from idp.flows import service as flows
 from idp.identity import service as identity
 from idp.identity import tokens
 from idp.identity.models import User
-from idp.oauth.authorize import error_page
+from idp.oauth.authorize import error_page, finish_after_login
 
 bp = Blueprint("flows", __name__)
 
@@ -56,9 +56,9 @@ def login(uid: str) -> Response:
         retry_after = svc.shields.ip_retry_after(origin.ip or "")
         if retry_after:
             return _throttled(origin, row.client_id, retry_after)
-        user_id = _check_password(email, password, origin, row.client_id)
-        if user_id is not None:
-            return _logged_in(row, user_id)
+        user = _check_password(email, password, origin, row.client_id)
+        if user is not None:
+            return _logged_in(row, user)
         error, status = GENERIC_LOGIN_ERROR, 401
     resp = make_response(
         render_template("login.html", uid=uid, email=email, error=error, app_name=app_name), status
@@ -74,7 +74,7 @@ def request_origin() -> audit.Origin:
     return audit.Origin(ip, request.headers.get("User-Agent"))
 
 
-def _check_password(email: str, password: str, origin: audit.Origin, client_id: str) -> str | None:
+def _check_password(email: str, password: str, origin: audit.Origin, client_id: str) -> User | None:
     """Authenticate through the shields. A blocked pair still pays for a hash and gets the
     same answer as a wrong password (no lockout oracle, S-BF-01/07)."""
     svc, ip = services(), origin.ip or ""
@@ -102,7 +102,7 @@ def _check_password(email: str, password: str, origin: audit.Origin, client_id: 
             user_id=user.id,
             client_id=client_id,
         )
-        return user.id
+        return user
     db.session.rollback()
     verdict = svc.shields.on_failure(email, ip)
     known = identity.find_user_id(db.session, email)
@@ -211,11 +211,14 @@ def _throttled(origin: audit.Origin, client_id: str, retry_after: int) -> Respon
     return resp
 
 
-def _logged_in(row: flows.Interaction, user_id: str) -> Response:
+def _logged_in(row: flows.Interaction, user: User) -> Response:
+    """Start a new session and answer the authorization request. ``user`` (not its id) stays
+    referenced until then, so that issuing the code finds it in the ORM's identity map, a weak
+    one, instead of reading it again."""
     svc = services()
     cookie_value, _session = flows.start_session(
         db.session,
-        user_id,
+        user.id,
         ["pwd"],
         svc.config["SESSION_TTL"],
         request.cookies.get(cookies.session()),
@@ -223,7 +226,11 @@ def _logged_in(row: flows.Interaction, user_id: str) -> Response:
     row.completed_at = _session.auth_time
     params = dict(row.params)
     db.session.commit()
-    # 303 so the browser follows with GET and never re-posts the password (OAuth 2.1 §7.5.3).
-    resp = redirect("/authorize?" + urlencode(params), code=303)
+    # Usually the login was all the request lacked: answer it here (one round trip fewer).
+    # Otherwise the browser goes back to /authorize, which asks for the rest; 303 either way, so
+    # it follows with GET and never re-posts the password (OAuth 2.1 §7.5.3).
+    resp = finish_after_login(params, _session, row) or redirect(
+        "/authorize?" + urlencode(params), code=303
+    )
     cookies.put(resp, cookies.session(), cookie_value, svc.config["SESSION_TTL"])
     return resp

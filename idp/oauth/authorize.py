@@ -13,10 +13,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from flask import make_response, redirect, render_template, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from idp.actions.login import LoginActionError, run_post_login
 from idp.consent import service as consent
 from idp.extensions import db, services
 from idp.flows import cookies
@@ -235,12 +237,58 @@ def authorize() -> Response:
 def _continue(
     server: Any, grant: Any, params: dict[str, str], redirect_uri: str, state: str | None
 ) -> Response:
-    svc = services()
-    svc.keys.refresh()
+    services().keys.refresh()
     session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
     completed = flows.take_completed_interaction(
         db.session, request.cookies.get(cookies.interaction()), params
     )
+    resp = _decide(server, grant, params, redirect_uri, session_row, completed, resume=False)
+    assert resp is not None
+    return resp
+
+
+def finish_after_login(
+    params: dict[str, str], session_row: flows.LoginSession, completed: flows.Interaction
+) -> Response | None:
+    """Answer the interaction's authorization request from the login POST that completed it,
+    saving the browser the round trip back through ``/authorize``; the login must be
+    committed already. The request goes through exactly what ``/authorize`` would do with it
+    (Authlib's validation again, since the client may have changed meanwhile, then the prompt
+    and consent rules) and the code is issued in one transaction. Any other outcome (consent
+    to ask, an error to report, a hint for someone else) returns None, writes nothing, and
+    the caller sends the browser to ``/authorize``, which answers it as before."""
+    svc = services()
+    svc.keys.refresh()
+    server = authorization_server()
+    # An Authlib request built from the stored parameters, not from this POST's form
+    stored = OAuth2Request("GET", f"{svc.issuer.issuer}/authorize?{urlencode(params)}")
+    stored.payload = BasicOAuth2Payload(params)
+    try:
+        grant = server.get_consent_grant(request=stored, end_user=None)
+        _precheck(params)
+        resp = _decide(
+            server, grant, params, grant.redirect_uri, session_row, completed, resume=True
+        )
+    except (OAuth2Error, ValueError, AuthorizeError):
+        resp = None
+    if resp is None:
+        db.session.rollback()  # only reads happened; end the transaction now
+    return resp
+
+
+def _decide(
+    server: Any,
+    grant: Any,
+    params: dict[str, str],
+    redirect_uri: str,
+    session_row: flows.LoginSession | None,
+    completed: flows.Interaction | None,
+    *,
+    resume: bool,
+) -> Response | None:
+    """Ask for what is missing (login, consent) or issue the code. ``resume``: called by the
+    login POST, which answers only "issue the code" (None otherwise) and spends the
+    interaction itself."""
     done = set(completed.prompt.split()) if completed is not None else set()
     fresh_login = (
         completed is not None
@@ -256,6 +304,8 @@ def _continue(
     )
     reasons = login_reasons(ctx)
     if reasons:
+        if resume:
+            return None
         if "none" in ctx.prompts or (fresh_login and reasons == ["id_token_hint_mismatch"]):
             # OIDC Core §3.1.2.2: someone other than the hinted user just logged in
             raise AuthorizeError("login_required", "End-user authentication is required.")
@@ -263,7 +313,7 @@ def _continue(
     assert session_row is not None
     user = db.session.get(User, session_row.user_id)
     if user is None:
-        return _start_interaction(grant.client.client_id, params, "login")
+        return None if resume else _start_interaction(grant.client.client_id, params, "login")
     scope, audience = narrow_scope(params)
     consent_ctx = ConsentContext(
         first_party=grant.client.first_party,
@@ -281,10 +331,21 @@ def _continue(
         fresh_consent="consent_done" in done,
     )
     if consent_reasons(consent_ctx):
+        if resume:
+            return None
         if "none" in ctx.prompts:
             raise AuthorizeError("consent_required", "The user has not consented to this request.")
         tags = "consent login_done" if fresh_login else "consent"
         return _start_interaction(grant.client.client_id, params, tags)
+    try:
+        effects = run_post_login(
+            user, grant.client, params, session_row, scope, audience, completed,
+            done | ({"login_done"} if fresh_login else set()),
+        )  # fmt: skip
+    except LoginActionError as err:
+        raise AuthorizeError(err.error, err.description) from None
+    if isinstance(effects, Response):
+        return effects  # a redirect action paused the chain
     who = AuthenticatedUser(
         user=user,
         auth_time=session_row.auth_time,
@@ -292,14 +353,25 @@ def _continue(
         amr=list(session_row.amr),
         scope=scope,
         audience=audience,
+        action_effects=effects,
     )
-    response = server.create_authorization_response(grant=grant, grant_user=who)
+    # the grant's own request: Authlib would otherwise build a second one from the HTTP request
+    response = server.create_authorization_response(
+        request=grant.request, grant=grant, grant_user=who
+    )
     location = response.headers.get("Location", "")
     if response.status_code != 302 or not location.startswith(redirect_uri):
         db.session.rollback()
-        return error_page("Authorization failed", "The request could not be completed.")
+        return (
+            None
+            if resume
+            else error_page("Authorization failed", "The request could not be completed.")
+        )
+    if resume and completed is not None:
+        db.session.delete(completed)  # spent, as take_completed_interaction would have
     db.session.commit()
-    resp = _redirect_with(location, {})
+    # 303 after the login POST, so the form is never re-posted (OAuth 2.1 §7.5.3)
+    resp = _redirect_with(location, {}, code=303 if resume else 302)
     if completed is not None:
         resp.delete_cookie(cookies.interaction(), path="/")
     return resp

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from flask import Flask, current_app
 
@@ -49,8 +50,18 @@ def _client_secret_basic(query_client: Any, request: Any) -> Any:
     return client if client.check_client_secret(unquote_plus(secret)) else None
 
 
+class IdpAuthorizationServer(AuthorizationServer):
+    """Authlib's Flask server, which also takes an authorization request that is not the current
+    HTTP request: the one stored with an interaction, finished by the login POST."""
+
+    def create_oauth2_request(self, request: Any) -> Any:
+        if isinstance(request, OAuth2Request):
+            return request
+        return super().create_oauth2_request(request)
+
+
 def init_app(app: Flask) -> AuthorizationServer:
-    server = AuthorizationServer()
+    server = IdpAuthorizationServer()
     server.init_app(app, query_client=_query_client, save_token=_save_token)
     server.register_client_auth_method("client_secret_basic", _client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
