@@ -140,6 +140,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from idp.actions.views import bp as actions_bp
     from idp.flows import (  # noqa: F401 - register their routes on flows.bp
         account,
         consent,
@@ -154,6 +155,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(oauth_bp)
     app.register_blueprint(flows_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(actions_bp)
 
 
 _MACHINE_PATHS = ("/oauth/", "/userinfo", "/.well-known/", "/health")

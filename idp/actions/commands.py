@@ -85,6 +85,13 @@ class Effects:
     def claims_size(self) -> int:
         return _size(self.id_token_claims) + _size(self.access_token_claims)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Effects:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if isinstance(fields.get("deny"), dict):
+            fields["deny"] = Deny(**fields["deny"])
+        return cls(**fields)
+
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, [], {})} | (
             {"deny": self.deny.__dict__} if self.deny else {}

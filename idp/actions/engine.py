@@ -65,6 +65,7 @@ class Link:
 class ChainResult:
     effects: Effects
     execution_ids: list[str] = field(default_factory=list)
+    paused_at: Link | None = None  # the link whose api.redirect.send_user_to paused the chain
 
 
 def scrub(text: str, secrets: dict[str, str]) -> str:
@@ -131,14 +132,19 @@ class ActionsEngine:
         except FileNotFoundError:
             return 0.0
 
-    def chain(self, trigger_id: str) -> list[Link]:
+    def chain(self, trigger_id: str, session: Session | None = None) -> list[Link]:
+        """The bound chain. ``session``: the caller's open session, used for the (read-only)
+        load, since a second transaction would wait on SQLite's one writer."""
         stamp = self._stamp()
         ttl = float(self.config["ACTIONS_CHAIN_CACHE_SECONDS"])
         cached = self._chains.get(trigger_id)
         if cached and cached[1] == stamp and time.monotonic() - cached[0] < ttl:
             return cached[2]
-        with self.transaction() as session:
+        if session is not None:
             links = self._load(session, trigger_id)
+        else:
+            with self.transaction() as own:
+                links = self._load(own, trigger_id)
         with self._lock:
             self._chains[trigger_id] = (time.monotonic(), stamp, links)
         return links
@@ -172,8 +178,8 @@ class ActionsEngine:
         ]
 
     # ------------------------------------------------------------------ running
-    def has_chain(self, trigger_id: str) -> bool:
-        return bool(self.chain(trigger_id))
+    def has_chain(self, trigger_id: str, session: Session | None = None) -> bool:
+        return bool(self.chain(trigger_id, session))
 
     def run(
         self,
@@ -187,11 +193,12 @@ class ActionsEngine:
         state: str | None = None,
         links: list[Link] | None = None,
         entry: str | None = None,
+        effects: Effects | None = None,
     ) -> ChainResult:
         """Run the chain in order; a deny stops it. Raises :class:`ActionsFailed` when closed."""
         trigger = triggers.get(trigger_id)
         chain = self.chain(trigger_id) if links is None else links
-        result = ChainResult(Effects())
+        result = ChainResult(effects or Effects())
         if not chain:
             return result
         started = time.monotonic()
@@ -204,7 +211,7 @@ class ActionsEngine:
                 began = time.perf_counter()
                 outcome, error = self._run_link(
                     trigger, link, event, min(link.timeout_ms / 1000, remaining), interactive,
-                    state, entry, result.effects,
+                    state, entry if link is chain[0] else None, result.effects,
                 )  # fmt: skip
                 outcome.ms = (time.perf_counter() - began) * 1000
                 records.append(
@@ -217,7 +224,10 @@ class ActionsEngine:
                     raise ActionsFailed(
                         f"the action {link.name!r} failed", _oauth_error(error, trigger_id)
                     )
-                if result.effects.deny is not None or result.effects.redirect is not None:
+                if result.effects.redirect is not None:
+                    result.paused_at = link
+                    break
+                if result.effects.deny is not None:
                     break
         finally:
             self._save(records)

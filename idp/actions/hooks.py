@@ -17,7 +17,7 @@ from idp.actions import events
 from idp.actions.commands import DENY_CODES, Effects
 from idp.actions.engine import ActionsFailed
 from idp.core.net import client_ip
-from idp.extensions import services
+from idp.extensions import db, services
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def run_async(trigger_id: str, event: dict[str, Any], **ids: Any) -> None:
     """Non-blocking triggers (post-user-registration, post-change-password): a background
     thread with its own app context; failures are recorded, never surfaced to the user."""
     svc = services()
-    if not svc.actions.has_chain(trigger_id):
+    if not svc.actions.has_chain(trigger_id, db.session):
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,3 +36,5 @@ class Interaction(Base):
     created_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(Integer)
     completed_at: Mapped[int | None] = mapped_column(Integer)
+    # A post-login chain paused by a redirect action, or its final outcome (idp.actions).
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from idp.actions import registration
 from idp.audit import events
 from idp.audit import service as audit
 from idp.extensions import db, services
@@ -86,6 +87,7 @@ def reset_password() -> Response:
         db.session, events.PASSWORD_RESET, "Password reset", request_origin(), user_id=user.id
     )
     db.session.commit()
+    registration.post_change_password(user)
     return _page("reset_done.html")
 
 
@@ -141,4 +143,5 @@ def change_password() -> Response:
         details={"other_sessions_ended": ended},
     )
     db.session.commit()
+    registration.post_change_password(user)
     return _page("change_password.html", problems=[], changed=True)

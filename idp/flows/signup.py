@@ -7,9 +7,12 @@ Both paths pay for one argon2 hash, and mail leaves in the background.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import make_response, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from idp.actions import registration
 from idp.audit import events
 from idp.audit import service as audit
 from idp.extensions import db, services
@@ -55,11 +58,22 @@ def signup(uid: str) -> Response:
         )
         db.session.commit()
         return _page("signup.html", 400, uid=uid, email=email, problems=problems)
-    _register(email, password, row.client_id)
+    metadata, refusal = registration.pre_registration(email, svc.clients.get(row.client_id))
+    if refusal is not None:
+        audit.record(
+            db.session,
+            events.SIGNUP_FAILURE,
+            "Sign-up refused by a pre-user-registration action",
+            request_origin(),
+            client_id=row.client_id,
+        )
+        db.session.commit()
+        return _page("signup.html", 400, uid=uid, email=email, problems=[refusal])
+    _register(email, password, row.client_id, metadata)
     return _page("signup_done.html", uid=uid, email=email)
 
 
-def _register(email: str, password: str, client_id: str) -> None:
+def _register(email: str, password: str, client_id: str, metadata: dict[str, Any]) -> None:
     svc = services()
     existing = db.session.get(User, identity.find_user_id(db.session, email) or "")
     if existing is not None:
@@ -83,6 +97,7 @@ def _register(email: str, password: str, client_id: str) -> None:
     user = identity.create_user(
         db.session, svc.passwords, email=email, password=password, email_verified=False
     )
+    registration.apply_metadata(user, metadata)
     value = tokens.issue(db.session, tokens.VERIFY_EMAIL, user.id, svc.config["VERIFY_LINK_TTL"])
     audit.record(
         db.session,
@@ -93,6 +108,7 @@ def _register(email: str, password: str, client_id: str) -> None:
         client_id=client_id,
     )
     db.session.commit()
+    registration.post_registration(user, svc.clients.get(client_id))
     link = svc.issuer.issuer + url_for("flows.verify_email", token=value)
     svc.mailer.send_later(
         email,

@@ -343,6 +343,8 @@ def _decide(
             done | ({"login_done"} if fresh_login else set()),
         )  # fmt: skip
     except LoginActionError as err:
+        if resume:  # answer now: going back through /authorize would run the chain again
+            return error_redirect(redirect_uri, err.error, err.description, params.get("state"))
         raise AuthorizeError(err.error, err.description) from None
     if isinstance(effects, Response):
         return effects  # a redirect action paused the chain

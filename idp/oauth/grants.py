@@ -7,7 +7,7 @@ these subclasses supply storage and identity only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from authlib.oauth2.rfc6749 import grants
@@ -21,6 +21,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from sqlalchemy import select, update
 
 from idp.actions.hooks import run_credentials_exchange
+from idp.actions.login import run_on_refresh
 from idp.core import clock
 from idp.core.crypto import random_token, sha256_hex
 from idp.extensions import db, services
@@ -43,6 +44,7 @@ class AuthenticatedUser:
     scope: str
     audience: str | None
     acr: str | None = None
+    action_effects: dict[str, Any] | None = None
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -82,6 +84,7 @@ def _grant_context(row: AuthorizationCode | RefreshToken, grant_id: str) -> Gran
         acr=row.acr,
         sid=row.sid,
         family_expires_at=getattr(row, "family_expires_at", None),
+        action_effects=getattr(row, "action_effects", None),
     )
 
 
@@ -127,6 +130,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 acr=who.acr,
                 sid=who.sid,
                 include_auth_time=True,
+                action_effects=who.action_effects,
                 created_at=now,
                 expires_at=now + services().config["AUTH_CODE_TTL"],
             )
@@ -253,12 +257,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         ref: RefreshRef = self.request.refresh_token
         row = ref.row
-        self._rotate(row)
         user = self.authenticate_user(ref)
         if user is None:
             raise InvalidGrantError("The user of this token no longer exists.")
         scope = self.request.payload.scope or row.scope
-        ctx = _grant_context(row, row.family_id)
+        # The post-login chain runs before the rotation's transaction opens (no write lock
+        # is held while actions run); a refusal leaves the refresh token as it was.
+        effects = run_on_refresh(user, self.request.client, row, scope)
+        self._rotate(row)
+        ctx = replace(_grant_context(row, row.family_id), action_effects=effects)
         token = _issue(ctx, user, scope, None, True, row.id)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
@@ -300,8 +307,8 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         svc = services()
         client = self.request.client
-        db.commit_if_used()  # reads only so far; chains use their own short transactions
-        if svc.actions.has_chain("credentials-exchange"):
+        if svc.actions.has_chain("credentials-exchange", db.session):
+            db.commit_if_used()  # reads only so far; the chain uses its own transactions
             return self._token_after_actions(svc, client)
         key = (client.client_id, self.request.audience, self.request.granted_scope)
         reused = svc.token_reuse.get(key)

@@ -68,6 +68,7 @@ class AuthorizationCode(Base):
     acr: Mapped[str | None] = mapped_column(String(255))
     sid: Mapped[str | None] = mapped_column(String(64))
     include_auth_time: Mapped[bool] = mapped_column(Boolean, default=False)
+    action_effects: Mapped[dict[str, object] | None] = mapped_column(JSON)
     created_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(Integer)
     used_at: Mapped[int | None] = mapped_column(Integer)

@@ -37,6 +37,18 @@ class GrantContext:
     acr: str | None = None
     sid: str | None = None
     family_expires_at: int | None = None
+    # What the post-login chain decided (idp.actions): {"id": claims, "at": claims,
+    # "add": scopes, "remove": scopes}. Reserved claims never get here (commands.py).
+    action_effects: dict[str, Any] | None = None
+
+
+def adjust_scope(scope: str, effects: dict[str, Any] | None) -> str:
+    """``api.access_token.add_scope/remove_scope``: the access token's scope only."""
+    if not effects:
+        return scope
+    scopes = [s for s in scope.split() if s not in set(effects.get("remove", []))]
+    scopes += [s for s in effects.get("add", []) if s not in scopes]
+    return " ".join(scopes)
 
 
 def half_hash(value: str) -> str:
@@ -108,7 +120,9 @@ class TokenIssuer:
         else:
             aud = self.userinfo_audience
             scope = " ".join(s for s in scope.split() if s in OIDC_SCOPES)
-        extra: dict[str, Any] = {"auth_time": ctx.auth_time}
+        scope = adjust_scope(scope, ctx.action_effects)
+        extra: dict[str, Any] = dict((ctx.action_effects or {}).get("at", {}))
+        extra["auth_time"] = ctx.auth_time
         if ctx.acr:
             extra["acr"] = ctx.acr
         token, jti, exp = self.access_token(
@@ -135,7 +149,8 @@ class TokenIssuer:
         """OIDC Core §2 / §3.1.3.6. ``auth_time`` is the real authentication time (never
         issuance time) and is always present; profile claims go to userinfo (§5.4)."""
         now = clock.now()
-        claims: dict[str, Any] = {
+        claims: dict[str, Any] = dict((ctx.action_effects or {}).get("id", {}))
+        claims |= {
             "iss": self.issuer,
             "sub": user.id,
             "aud": ctx.client_id,
