@@ -3,8 +3,8 @@
     .venv/bin/python bench/login.py [--duration 20] [--concurrency 8]
 
 One login = GET /authorize (303 to the login page), GET the page, POST the form (argon2id
-verification, new session), follow back to /authorize (302 with the code), POST /oauth/token.
-Consent is skipped (first-party app).
+verification, new session; its 303 carries the code, or goes back through /authorize when the
+server sends it there), POST /oauth/token. Consent is skipped (first-party app).
 
 Target (issue 3): the p50 of a login beyond the argon2id hash under 15 ms. The hash is timed
 alone in the same run, with the server's parameters, both on one thread and on as many threads
