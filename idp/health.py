@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
-from idp.extensions import db
+from idp.extensions import db, services
 
 bp = Blueprint("health", __name__)
 
@@ -43,5 +43,10 @@ def branding_css() -> Response:
 
 @bp.route("/health/ready")
 def ready() -> Response:
+    """The database answers; also which sandbox Actions run in (or why they cannot run)."""
     db.session.execute(text("SELECT 1"))
-    return jsonify({"status": "ok"})
+    runner = services().actions.runner
+    runner.ensure_probed()
+    return jsonify(
+        {"status": "ok", "actions": {"isolation": runner.level, "detail": runner.reason}}
+    )

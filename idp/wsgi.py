@@ -14,3 +14,5 @@ with app.app_context():
         services().keys.refresh(force=True)
     except SQLAlchemyError:
         app.logger.warning("signing keys not loaded at start-up; the database is unavailable")
+    # Say at start-up whether Actions can run here, and why not (ARCHITECTURE.md §11).
+    services().actions.runner.ensure_probed()

@@ -123,6 +123,7 @@ class Factory:
         allowed_to_fail: bool = False,
         position: int | None = None,
         timeout_ms: int | None = None,
+        dependencies: list[str] | None = None,
     ) -> str:
         """Save, deploy and (by default) bind an action, as `idp actions deploy` + `bind` do."""
         from pathlib import Path
@@ -141,6 +142,7 @@ class Factory:
                 allowed_hosts=allowed_hosts,
                 configuration=configuration,
                 timeout_ms=timeout_ms,
+                dependencies=dependencies,
             )
             for key, value in (secrets or {}).items():
                 actions.set_secret(db.session, svc.box, limits, action, key, value)

@@ -296,7 +296,10 @@ def test(ctx: Ctx, name: str, version: int | None, event_file: Path | None) -> N
         )
         trigger_id = action.trigger
         s.commit()  # never hold the database's write lock while an action runs
-        result = test_link(svc.actions, trigger_id, link, event)
+        try:
+            result = test_link(svc.actions, trigger_id, link, event)
+        finally:
+            svc.actions.close()  # a CLI process keeps no sandbox behind
     ctx.emit(result, lambda: json.dumps(result, indent=2))
 
 

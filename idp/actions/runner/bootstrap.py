@@ -415,6 +415,8 @@ def zygote() -> None:
     by_id: dict[str, int] = {}
     # Warm the imports a child needs so that forking is all that is left per execution.
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    if len(sys.argv) > 2:  # where pyseccomp lives when not bound beside us (insecure dev)
+        sys.path.insert(0, sys.argv[2])
     # No /etc/ld.so.cache and no /tmp in here: name the libraries instead of searching.
     ctypes.util.find_library = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}.get  # type: ignore[assignment]
     CHILD_FILTER.append(build_filter())

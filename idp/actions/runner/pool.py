@@ -58,11 +58,18 @@ class _InsecureZygote(Zygote):
         runtime = str(Path(sandbox._pyseccomp_file()).parent)
         try:
             self.process = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-I", "-S", str(sandbox.BOOTSTRAP), str(inside.fileno())],
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    str(sandbox.BOOTSTRAP),
+                    str(inside.fileno()),
+                    runtime,
+                ],
                 pass_fds=(inside.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                env={"PYTHONPATH": runtime},
+                env={},
                 start_new_session=True,
             )
         finally:
@@ -128,7 +135,8 @@ class Runner:
             raise SandboxError("all sandboxes are busy")
         try:
             if deps is not None:
-                job = {**job, "deps": sandbox.SANDBOX_DEPS}
+                inside = sandbox.SANDBOX_DEPS if self.level == "bubblewrap" else str(deps)
+                job = {**job, "deps": inside}
             return self._zygote(deps).run(job, limits, rpc)
         finally:
             self._slots.release()
