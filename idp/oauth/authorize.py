@@ -254,9 +254,11 @@ def finish_after_login(
     saving the browser the round trip back through ``/authorize``; the login must be
     committed already. The request goes through exactly what ``/authorize`` would do with it
     (Authlib's validation again, since the client may have changed meanwhile, then the prompt
-    and consent rules) and the code is issued in one transaction. Any other outcome (consent
-    to ask, an error to report, a hint for someone else) returns None, writes nothing, and
-    the caller sends the browser to ``/authorize``, which answers it as before."""
+    and consent rules, then the post-login Actions, whose refusal or redirect is answered
+    here since going back would run them again) and the code is issued in one transaction.
+    Any other outcome (consent to ask, an error to report, a hint for someone else) returns
+    None, writes nothing, and the caller sends the browser to ``/authorize``, which answers it
+    as before."""
     svc = services()
     svc.keys.refresh()
     server = authorization_server()
@@ -344,7 +346,8 @@ def _decide(
         )  # fmt: skip
     except LoginActionError as err:
         if resume:  # answer now: going back through /authorize would run the chain again
-            return error_redirect(redirect_uri, err.error, err.description, params.get("state"))
+            state = params.get("state")
+            return error_redirect(redirect_uri, err.error, err.description, state, code=303)
         raise AuthorizeError(err.error, err.description) from None
     if isinstance(effects, Response):
         return effects  # a redirect action paused the chain
