@@ -1,0 +1,197 @@
+"""Benchmark Actions (issue 4) against `idp serve` (gunicorn, 2 workers, SQLite).
+
+    .venv/bin/python bench/actions.py [--duration 15]
+
+1. Per-action overhead with a warm pool: one trivial action run N times through a warm zygote
+   (sandbox round trip alone), and the same action in the credentials-exchange chain, timed at
+   the HTTP level against no chain, one request at a time (the difference is the action's cost
+   on the request path: sandbox, command validation, execution record).
+2. client_credentials throughput (wrk, 16 connections) with a chain of three actions against
+   none. Both with CC_TOKEN_REUSE_SECONDS=0: with a chain bound a token is never reused, so the
+   like-for-like peer is "none, signing every token". The default (reuse on) is printed too.
+3. Login latency (browserless, as bench/login.py) with three post-login actions against none.
+Targets on this 2-core machine: p50 < 5 ms and p99 < 20 ms per action; with three actions at
+least half the throughput of none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from load import basic_auth, run_load
+from login import PASSWORD, REDIRECT, drive, one_login
+from run import HOST, free_port, idp_binary, idp_cli, idp_json, process_group, wait_ready
+
+ACTION_TARGET_P50_MS = 5.0
+ACTION_TARGET_P99_MS = 20.0
+THROUGHPUT_TARGET = 0.5
+API = "https://api.bench.test"
+CC_ACTION = (
+    "def on_execute_credentials_exchange(event, api):\n"
+    "    api.access_token.set_custom_claim('https://bench.test/{n}', event.client.client_id)\n"
+)
+LOGIN_ACTION = (
+    "def on_execute_post_login(event, api):\n"
+    "    api.id_token.set_custom_claim('https://bench.test/{n}', event.user.email)\n"
+)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+
+def sandbox_alone(samples: int = 400) -> list[float]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from idp.actions.runner.sandbox import Limits, Zygote
+
+    zygote = Zygote()
+    job = {
+        "entry": "on_execute_credentials_exchange",
+        "code": CC_ACTION.format(n=0),
+        "event": {"client": {"client_id": "bench"}},
+        "secrets": {},
+        "api": ["access_token.set_custom_claim"],
+    }
+    try:
+        for _ in range(20):
+            zygote.run(job, Limits())
+        times = []
+        for _ in range(samples):
+            start = time.perf_counter()
+            outcome = zygote.run(job, Limits())
+            times.append((time.perf_counter() - start) * 1000)
+            assert outcome.error is None, outcome.error
+        return times
+    finally:
+        zygote.stop()
+
+
+def token_latencies(base: str, auth: str, seconds: float) -> list[float]:
+    """One request at a time on one keep-alive connection."""
+    host, port = base.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port))
+    body = f"grant_type=client_credentials&audience={API}"
+    headers = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}
+    times = []
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        start = time.perf_counter()
+        conn.request("POST", "/oauth/token", body, headers)
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"token endpoint answered {resp.status}")
+        times.append((time.perf_counter() - start) * 1000)
+    conn.close()
+    return times
+
+
+def deploy(instance: Path, env: dict[str, str], name: str, trigger: str, code: str) -> None:
+    source = instance / f"{name}.py"
+    source.write_text(code)
+    idp_cli(instance, env, "actions", "deploy", str(source), "--name", name, "--trigger", trigger)
+    idp_cli(instance, env, "actions", "bind", name, "--trigger", trigger)
+
+
+def unbind_all(instance: Path, env: dict[str, str], names: list[str], trigger: str) -> None:
+    for name in names:
+        idp_cli(instance, env, "actions", "unbind", name, "--trigger", trigger)
+
+
+def line(label: str, values: list[float]) -> str:
+    return f"  {label:<44} p50 {pct(values, 0.5):7.2f} ms   p99 {pct(values, 0.99):7.2f} ms"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=15.0)
+    args = parser.parse_args(argv)
+    report: dict[str, Any] = {}
+
+    alone = sandbox_alone()
+    report["sandbox_alone"] = alone
+    with tempfile.TemporaryDirectory(prefix="idp-actions-bench-") as tmp:
+        instance, port = Path(tmp) / "instance", free_port()
+        base = f"http://{HOST}:{port}"
+        env = {**os.environ, "IDP_ISSUER": base, "IDP_CC_TOKEN_REUSE_SECONDS": "0"}
+        env.pop("IDP_DATABASE_URL", None)
+        idp_cli(instance, env, "init")
+        idp_cli(instance, env, "apis", "create", "--identifier", API, "--name", "bench",
+                "--scope", "read:things")  # fmt: skip
+        m2m = idp_json(instance, env, "clients", "create", "--name", "m2m", "--type", "m2m")
+        idp_cli(instance, env, "client-grants", "create", "--client-id", str(m2m["client_id"]),
+                "--audience", API, "--scope", "read:things")  # fmt: skip
+        web = idp_json(instance, env, "clients", "create", "--name", "web", "--type",
+                       "regular_web", "--redirect-uri", REDIRECT)  # fmt: skip
+        email = "bench@example.test"
+        idp_cli(instance, env, "users", "create", "--email", email, "--password", PASSWORD)
+        auth = basic_auth(str(m2m["client_id"]), str(m2m["client_secret"]))
+        creds = (str(web["client_id"]), str(web["client_secret"]), email, PASSWORD)
+        cmd = [idp_binary(), "--instance", str(instance), "serve", "--host", HOST,
+               "--port", str(port), "--workers", "2"]  # fmt: skip
+        cc_names = [f"cc{n}" for n in range(3)]
+        login_names = [f"pl{n}" for n in range(3)]
+        with process_group(cmd, Path(tmp) / "serve.log", env) as proc:
+            wait_ready(base, proc, Path(tmp) / "serve.log")
+            seq = max(3.0, args.duration / 3)
+            token_latencies(base, auth, 1.0)
+            report["cc_none_seq"] = token_latencies(base, auth, seq)
+            none_load = run_load(f"{base}/oauth/token", auth, {"audience": API}, args.duration)
+            for _ in range(3):
+                one_login(base, *creds)
+            login_none, _ = drive(base, creds, seq, 1, proc.pid)
+
+            deploy(instance, env, cc_names[0], "credentials-exchange", CC_ACTION.format(n=0))
+            time.sleep(0.2)
+            token_latencies(base, auth, 1.0)
+            report["cc_one_seq"] = token_latencies(base, auth, seq)
+            for n in (1, 2):
+                deploy(instance, env, cc_names[n], "credentials-exchange", CC_ACTION.format(n=n))
+            token_latencies(base, auth, 1.0)
+            three_load = run_load(f"{base}/oauth/token", auth, {"audience": API}, args.duration)
+            unbind_all(instance, env, cc_names, "credentials-exchange")
+
+            for n in range(3):
+                deploy(instance, env, login_names[n], "post-login", LOGIN_ACTION.format(n=n))
+            for _ in range(3):
+                one_login(base, *creds)
+            login_three, errors = drive(base, creds, seq, 1, proc.pid)
+    if errors or none_load.error_count or three_load.error_count:
+        print(f"errors: {errors[:3]} {none_load.statuses} {three_load.statuses}", file=sys.stderr)
+        return 1
+    print("\nActions benchmark (2 gunicorn workers, SQLite, token reuse off)")
+    print(line("sandbox round trip alone (warm zygote)", alone))
+    print(line("client_credentials, no action (c1)", report["cc_none_seq"]))
+    print(line("client_credentials, one action (c1)", report["cc_one_seq"]))
+    p50 = pct(report["cc_one_seq"], 0.5) - pct(report["cc_none_seq"], 0.5)
+    p99 = pct(report["cc_one_seq"], 0.99) - pct(report["cc_none_seq"], 0.99)
+    print(
+        f"  per-action overhead on the request path: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+        f"(targets < {ACTION_TARGET_P50_MS} / < {ACTION_TARGET_P99_MS}) "
+        f"{'MET' if p50 < ACTION_TARGET_P50_MS and p99 < ACTION_TARGET_P99_MS else 'NOT MET'}"
+    )
+    ratio = three_load.rps / none_load.rps if none_load.rps else 0.0
+    print(
+        f"  client_credentials c16: none {none_load.rps:.0f}/s (p99 {none_load.p99_ms:.1f} ms)"
+        f", three actions {three_load.rps:.0f}/s (p99 {three_load.p99_ms:.1f} ms)"
+        f" -> ratio {ratio:.2f} (target >= {THROUGHPUT_TARGET}) "
+        f"{'MET' if ratio >= THROUGHPUT_TARGET else 'NOT MET'}"
+    )
+    print(line("login, no action (c1)", login_none.latencies))
+    print(line("login, three post-login actions (c1)", login_three.latencies))
+    extra = statistics.median(login_three.latencies) - statistics.median(login_none.latencies)
+    print(f"  three post-login actions add {extra:.1f} ms to a login's p50")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
