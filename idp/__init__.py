@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, current_app, jsonify, request
+from flask import Flask, Request, current_app, g, jsonify, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -263,4 +263,7 @@ def _security_headers(resp: Response) -> Response:
     resp.headers.setdefault("Content-Security-Policy", current_app.extensions["idp.csp"])
     if request.is_secure:
         resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    request_id = g.get("idp_request_id")
+    if request_id:  # set when Actions ran: their execution records carry the same id
+        resp.headers.setdefault("X-Request-Id", request_id)
     return resp

@@ -16,7 +16,7 @@ from flask import current_app, request
 from idp.actions import events
 from idp.actions.commands import DENY_CODES, Effects
 from idp.actions.engine import ActionsFailed
-from idp.core.net import client_ip
+from idp.core.net import client_ip, request_id
 from idp.extensions import db, services
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,6 @@ def origin_event() -> dict[str, Any]:
         query=request.args.to_dict(),
         body=request.form.to_dict() if request.method == "POST" else {},
     )
-
-
-def request_id() -> str:
-    return str(request.environ.get("idp.request_id") or id(request))
 
 
 def run_credentials_exchange(client: Any, audience: str, scope: str) -> dict[str, Any]:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask import has_request_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.audit.models import LogEvent
 from idp.core import clock
+from idp.core.net import request_id
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -20,6 +22,14 @@ def _clean(value: str | None, limit: int) -> str | None:
     if value is None:
         return None
     return _CONTROL.sub("?", value)[:limit]
+
+
+def _with_request_id(details: dict[str, object] | None) -> dict[str, object]:
+    """Link the event to the Actions executions of the same request (their ``request_id``)."""
+    out = dict(details or {})
+    if has_request_context():
+        out.setdefault("request_id", request_id())
+    return out
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ def record(
             ip=_clean(origin.ip, 64),
             user_agent=_clean(origin.user_agent, 512),
             description=_clean(description, 512) or "",
-            details=details or {},
+            details=_with_request_id(details),
         )
     )
 

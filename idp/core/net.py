@@ -39,3 +39,16 @@ def client_ip(
         if not _trusted(hop, proxies):
             return hop
     return peer
+
+
+def request_id() -> str:
+    """This request's id, made on first use: Actions execution records and tenant log events
+    of one request carry it, and the response says it in ``X-Request-Id``."""
+    from flask import g
+
+    from idp.core.crypto import random_token
+
+    rid: str | None = g.get("idp_request_id")
+    if rid is None:
+        rid = g.idp_request_id = "req_" + random_token(12)
+    return rid
