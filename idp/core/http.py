@@ -51,10 +51,22 @@ def parse_networks(spec: str | Iterable[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(i.strip(), strict=False) for i in items if i.strip())
 
 
+def _split_host(entry: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` (a bare v6 address has no port)."""
+    if entry.startswith("["):
+        name, _, rest = entry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif entry.count(":") == 1:
+        name, _, port = entry.partition(":")
+    else:
+        name, port = entry, ""
+    return name, int(port) if port.isdigit() else None
+
+
 def _host_allowed(host: str, port: int, allowed_hosts: Iterable[str]) -> bool:
     for entry in allowed_hosts:
-        name, _, entry_port = entry.lower().partition(":")
-        if entry_port and int(entry_port) != port:
+        name, entry_port = _split_host(entry.lower())
+        if entry_port is not None and entry_port != port:
             continue
         if name == host or (name.startswith("*.") and host.endswith(name[1:])):
             return True
