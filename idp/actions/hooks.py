@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 
 from idp.actions import events
 from idp.actions.commands import DENY_CODES, Effects
@@ -84,3 +84,40 @@ def run_async(trigger_id: str, event: dict[str, Any], **ids: Any) -> None:
 
 def effects_summary(effects: Effects) -> dict[str, Any]:
     return effects.as_dict()
+
+
+def send_phone_message(
+    user: Any, client: Any, recipient: str, text: str, code: str, *,
+    message_type: str = "sms", action: str = "second-factor-authentication",
+    language: str = "en",
+) -> str | None:  # fmt: skip
+    """The send-phone-message chain delivers an SMS or voice code (the MFA factor uses it).
+
+    Returns None once delivered, or why it could not be: no action bound (the phone factor is
+    then unavailable) or the chain failed (the MFA step says "try again")."""
+    svc = services()
+    if not svc.actions.has_chain("send-phone-message", db.session):
+        return "no send-phone-message action is bound: phone codes cannot be delivered"
+    event = {
+        "user": events.user_event(user) if user is not None else None,
+        "client": events.client_event(client) if client is not None else None,
+        "request": origin_event() if has_request_context() else None,
+        "message_options": {
+            "message_type": message_type,
+            "recipient": recipient,
+            "text": text,
+            "code": code,
+            "action": action,
+            "language": language,
+        },
+    }
+    db.session.commit()  # no write transaction across the chain
+    try:
+        svc.actions.run(
+            "send-phone-message", event,
+            request_id=request_id() if has_request_context() else None,
+            user_id=getattr(user, "id", None), client_id=getattr(client, "client_id", None),
+        )  # fmt: skip
+    except ActionsFailed as exc:
+        return exc.description
+    return None
