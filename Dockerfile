@@ -7,6 +7,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     IDP_ISSUER=http://localhost:5000 \
     IDP_DEMO=1
 
+# bubblewrap sandboxes Actions. It needs unprivileged user namespaces, which stock Docker's
+# seccomp profile blocks: run with `--security-opt seccomp=unconfined` (or a profile allowing
+# clone/unshare of user namespaces); otherwise idp starts and refuses to run actions, saying why
+# in its log and in /health/ready.
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --home /var/lib/idp --create-home idp
 WORKDIR /app
 COPY pyproject.toml README.md ./
