@@ -268,7 +268,7 @@ def list_(ctx: Ctx, trigger: str | None) -> None:
 def test(ctx: Ctx, name: str, version: int | None, event_file: Path | None) -> None:
     """Run the draft (or a version) against the trigger's sample event or --event FILE."""
     from idp.actions import service
-    from idp.actions.engine import Link, test_link
+    from idp.actions.engine import Link, run_test
     from idp.extensions import services
 
     event = json.loads(event_file.read_text()) if event_file else None
@@ -297,7 +297,7 @@ def test(ctx: Ctx, name: str, version: int | None, event_file: Path | None) -> N
         trigger_id = action.trigger
         s.commit()  # never hold the database's write lock while an action runs
         try:
-            result = test_link(svc.actions, trigger_id, link, event)
+            result = run_test(svc.actions, trigger_id, link, event)
         finally:
             svc.actions.close()  # a CLI process keeps no sandbox behind
     ctx.emit(result, lambda: json.dumps(result, indent=2))

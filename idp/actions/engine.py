@@ -380,7 +380,7 @@ def _oauth_error(error: str, trigger_id: str) -> str:
     return "access_denied"
 
 
-def test_link(
+def run_test(
     engine: ActionsEngine, trigger_id: str, link: Link, event: dict[str, Any] | None
 ) -> dict[str, Any]:
     """The test runner: one execution against a sample or given event, recorded as a test.
