@@ -61,6 +61,17 @@ DENIED_SYSCALLS = (
     "kill",
     "tkill",
     "tgkill",
+    "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "pidfd_getfd",
+    "setpriority",
+    "sched_setscheduler",
+    "sched_setparam",
+    "sched_setattr",
+    "sched_setaffinity",
+    "ioprio_set",
     "process_vm_readv",
     "process_vm_writev",
     "mount",
@@ -103,6 +114,24 @@ DENIED_SYSCALLS = (
     "setresuid",
     "setresgid",
     "setgroups",
+    # System V and POSIX IPC objects outlive the process: state and a channel across executions.
+    "shmget",
+    "shmat",
+    "shmctl",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+    "semget",
+    "semop",
+    "semtimedop",
+    "semctl",
+    "mq_open",
+    "mq_unlink",
+    "mq_timedsend",
+    "mq_timedreceive",
+    "mq_notify",
+    "mq_getsetattr",
 )
 
 
@@ -410,6 +439,9 @@ def run_child(limits: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------- zygote side
 def zygote() -> None:
+    # Not dumpable, before any fork (children inherit it): a child must not open the zygote's
+    # /proc/<pid>/mem, fd or environ, nor a sibling's while it still holds its job unconfined.
+    LIBC[0].prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
     control = socket.socket(fileno=CONTROL_FD)
     children: dict[int, tuple[str, float]] = {}  # pid -> (execution id, deadline)
     by_id: dict[str, int] = {}

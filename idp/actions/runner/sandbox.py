@@ -77,6 +77,7 @@ def bwrap_argv(control_fd: int, deps: Path | None) -> list[str]:
     argv = [
         shutil.which("bwrap") or "bwrap",
         "--unshare-all",
+        "--as-pid-1",  # no bwrap reaper inside: it was dumpable and unconfined (/proc/1/mem)
         "--new-session",
         "--clearenv",
         "--setenv", "PATH", "/usr/bin:/usr/sbin",
