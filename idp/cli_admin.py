@@ -204,9 +204,14 @@ def client_grants() -> None:
 @click.option("--scope", "scopes", multiple=True)
 @pass_ctx
 def client_grants_create(ctx: Ctx, client_id: str, audience: str, scopes: tuple[str, ...]) -> None:
+    from idp.extensions import services
+    from idp.management.service import ensure_api, management_audience
     from idp.oauth import service
 
     with ctx.session() as s:
+        issuer = services().issuer.issuer
+        if audience == management_audience(issuer):
+            ensure_api(s, issuer)  # the management API exists from its first grant on
         g = service.create_client_grant(
             s, client_id=client_id, audience=audience, scopes=list(scopes)
         )
