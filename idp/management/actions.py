@@ -104,8 +104,8 @@ def delete_action(action_id: str) -> Response:
 @require("create:actions")
 def deploy_action(action_id: str) -> Response:
     """Freeze the draft into the next version and make it live (ARCHITECTURE.md §11)."""
-    body()  # Auth0 sends no body; a malformed one is still refused
     action = management.get_action(db.session, action_id)
+    body()  # Auth0 sends no body; a malformed one is still refused
     svc = services()
     version = actions.deploy(db.session, _limits(), action, svc.actions.deps_root, operator())
     commit()
@@ -133,9 +133,10 @@ def get_version(action_id: str, version_id: str) -> Response:
 @require("create:actions")
 def rollback(action_id: str, version_id: str) -> Response:
     """Make an earlier version live again; ``{"update_draft": true}`` also restores the draft."""
-    update_draft = schemas.rollback_input(body())
     action = management.get_action(db.session, action_id)
-    version = management.rollback(db.session, action, version_id, update_draft)
+    version = management.get_version(db.session, action, version_id)
+    update_draft = schemas.rollback_input(body())
+    management.rollback(db.session, action, version, update_draft)
     commit()
     return reply(schemas.version_json(version, action))
 
@@ -145,9 +146,9 @@ def rollback(action_id: str, version_id: str) -> Response:
 def test_action(action_id: str) -> Response:
     """Run the draft (or ``version``) once against ``payload`` or the trigger's sample event.
     Nothing reaches a user or a token; the run is recorded as a test execution."""
-    event, number = schemas.test_input(body())
     svc = services()
     action = management.get_action(db.session, action_id)
+    event, number = schemas.test_input(body())
     link = management.test_link(db.session, svc.box, svc.actions.deps_root, action, number)
     trigger_id = action.trigger
     commit(changes_traffic=False)  # never hold SQLite's write lock while the sandbox runs

@@ -138,19 +138,22 @@ def delete_action(session: Session, action: Action, deps_root: Path, force: bool
 
 def get_version(session: Session, action: Action, ref: str) -> ActionVersion:
     """A version by its id (``ver_...``) or its number."""
-    column = ActionVersion.number if ref.isdigit() else ActionVersion.id
-    value: int | str = int(ref) if ref.isdigit() and len(ref) < 10 else ref
-    version = session.scalar(
-        select(ActionVersion).where(ActionVersion.action_id == action.id, column == value)
-    )
+    query = select(ActionVersion).where(ActionVersion.action_id == action.id)
+    number = ref.isdigit() and ref.isascii()
+    if number and len(ref) < 10:
+        version = session.scalar(query.where(ActionVersion.number == int(ref)))
+    else:  # a number too large for the column matches nothing (PostgreSQL would refuse it)
+        version = None if number else session.scalar(query.where(ActionVersion.id == ref))
     if version is None:
         raise actions.NotFound(f"{action.name!r} has no version {ref}")
     return version
 
 
-def rollback(session: Session, action: Action, ref: str, update_draft: bool) -> ActionVersion:
+def rollback(
+    session: Session, action: Action, version: ActionVersion, update_draft: bool
+) -> ActionVersion:
     """Make an earlier version live; ``update_draft`` also copies it into the draft."""
-    version = actions.rollback(session, action, get_version(session, action, ref).number)
+    version = actions.rollback(session, action, version.number)
     if update_draft:
         action.code = version.code
         action.dependencies = list(version.dependencies)

@@ -24,6 +24,7 @@ class Mgmt:
     client: TestClient
     scopes: list[str]
     seen: list[str]
+    default: str | None = None  # one token for every call that names none
 
     @property
     def audience(self) -> str:
@@ -43,7 +44,9 @@ class Mgmt:
         self, method: str, path: str, *, token: str | None = None, **kwargs: Any
     ) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}))
-        headers.setdefault("Authorization", f"Bearer {token or self.token()}")
+        if token is None:
+            self.default = token = self.default or self.token()
+        headers.setdefault("Authorization", f"Bearer {token}")
         resp = requests.request(
             method, f"{self.op.url}/api/v2{path}", headers=headers, timeout=60, **kwargs
         )
