@@ -3,9 +3,9 @@
 Tokens are our own RFC 9068 JWT access tokens: signed by a key of our key ring with an allowed
 algorithm, ``typ`` at+jwt (§2.1, so an ID token is never taken for an access token), ``iss``
 ours, ``aud`` naming the management API, ``exp``/``nbf``/``iat`` checked with a small leeway
-(§4), not revoked (RFC 7009). Each route names the one scope it needs. Refusals follow RFC 6750
-§3 (``WWW-Authenticate``; 401 ``invalid_token``, 403 ``insufficient_scope``) with Auth0's JSON
-body ``{statusCode, error, message, errorCode}``.
+(§4), not revoked (RFC 7009), from a client still granted the API. Each route names the one
+scope it needs. Refusals follow RFC 6750 §3 (``WWW-Authenticate``; 401 ``invalid_token``, 403
+``insufficient_scope``) with Auth0's JSON body ``{statusCode, error, message, errorCode}``.
 """
 
 from __future__ import annotations
@@ -99,12 +99,25 @@ def verify_claims(token: str, audience: str) -> dict[str, Any]:
     return claims
 
 
+def granted_scopes(claims: dict[str, Any], audience: str) -> list[str]:
+    """The token's scopes that the client still holds: deleting the client or its grant (or
+    narrowing it) takes effect at once, not when the token expires (cached per worker for
+    ``CLIENT_CACHE_SECONDS``)."""
+    client = services().clients.get(str(claims["client_id"]))
+    granted = set(client.client_grants.get(audience, ())) if client else set()
+    if not granted:
+        raise InvalidTokenError("The client is no longer granted the management API.")
+    scope = claims.get("scope", "")
+    return [s for s in (scope.split() if isinstance(scope, str) else []) if s in granted]
+
+
 class _Validator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> dict[str, Any]:
         return verify_claims(token_string, management_audience(services().issuer.issuer))
 
     def validate_token(self, token: dict[str, Any], scopes: list[str], request: Any) -> None:
-        if self.scope_insufficient(token.get("scope", ""), scopes):
+        audience = management_audience(services().issuer.issuer)
+        if self.scope_insufficient(granted_scopes(token, audience), scopes):
             raise InsufficientScopeError()
 
 

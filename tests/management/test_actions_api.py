@@ -313,3 +313,48 @@ def test_a_rename_and_a_duplicate(mgmt: Mgmt) -> None:
 def test_logs_need_read_logs(mgmt: Mgmt) -> None:
     resp = mgmt.call("GET", "/logs?take=5")
     assert resp.status_code == 200 and isinstance(resp.json(), list)
+
+
+def test_rollback_can_restore_the_draft(mgmt: Mgmt) -> None:
+    aid = create(mgmt, "r", code("one"))["id"]
+    mgmt.call("POST", f"/actions/actions/{aid}/deploy")
+    mgmt.call("PATCH", f"/actions/actions/{aid}", json={"code": code("two")})
+    mgmt.call("POST", f"/actions/actions/{aid}/deploy")
+    resp = mgmt.call(
+        "POST", f"/actions/actions/{aid}/versions/1/deploy", json={"update_draft": True}
+    )
+    assert resp.status_code == 200, resp.text
+    got = mgmt.call("GET", f"/actions/actions/{aid}").json()
+    assert "'one'" in got["code"] and got["all_changes_deployed"] is True
+    bad = mgmt.call("POST", f"/actions/actions/{aid}/versions/1/deploy", json={"update_draft": 1})
+    assert bad.status_code == 400
+
+
+def test_allowed_to_fail_per_binding(mgmt: Mgmt) -> None:
+    login = mgmt.call(
+        "POST", "/actions/actions",
+        json={"name": "soft", "trigger": "post-login",
+              "code": "def on_execute_post_login(event, api):\n  pass\n"},
+    ).json()  # fmt: skip
+    mgmt.call("POST", f"/actions/actions/{login['id']}/deploy")
+    resp = mgmt.call(
+        "POST", "/actions/triggers/post-login/bindings",
+        json={"action": "soft", "allowed_to_fail": True, "position": 99},
+    )  # fmt: skip
+    assert resp.status_code == 201 and resp.json()["allowed_to_fail"] is True
+    resp = mgmt.call(
+        "PATCH", "/actions/triggers/post-login/bindings/soft", json={"allowed_to_fail": False}
+    )
+    assert resp.status_code == 200 and resp.json()["allowed_to_fail"] is False
+    cx = create(mgmt, "hard", code("x"))["id"]
+    mgmt.call("POST", f"/actions/actions/{cx}/deploy")
+    resp = mgmt.call(
+        "POST", f"/actions/triggers/{CX}/bindings", json={"action": cx, "allowed_to_fail": True}
+    )
+    assert resp.status_code == 400 and "fails closed" in resp.json()["message"]
+    # an action of another trigger cannot be bound here
+    resp = mgmt.call("POST", f"/actions/triggers/{CX}/bindings", json={"action": "soft"})
+    assert resp.status_code == 400
+    assert (
+        mgmt.call("PATCH", "/actions/triggers/post-login/bindings/soft", json={}).status_code == 400
+    )

@@ -167,6 +167,31 @@ def test_a_revoked_token_is_refused(mgmt: Mgmt) -> None:
     assert_refused(mgmt.call("GET", TRIGGERS, token=token))
 
 
+def test_a_deleted_grant_stops_its_tokens_at_once(op: Any) -> None:
+    """Tokens outlive nothing: narrowing the client grant narrows them, deleting it ends them
+    (client cache is off in tests; in production it bounds the delay)."""
+    from sqlalchemy import select
+
+    from idp.extensions import db
+    from idp.oauth.models import ClientGrant
+
+    mgmt = Mgmt(op, grant(op, ["read:actions", "create:actions"]), [], [])
+    token = mgmt.token()
+    assert mgmt.call("POST", "/actions/actions", token=token, json={}).status_code == 400
+    with op.app.app_context():
+        row = db.session.scalar(
+            select(ClientGrant).where(ClientGrant.client_id == mgmt.client.client_id)
+        )
+        assert row is not None
+        row.scopes = ["read:actions"]
+        db.session.commit()
+        assert mgmt.call("POST", "/actions/actions", token=token, json={}).status_code == 403
+        assert mgmt.call("GET", TRIGGERS, token=token).status_code == 200
+        db.session.delete(row)
+        db.session.commit()
+    assert_refused(mgmt.call("GET", TRIGGERS, token=token))
+
+
 def test_garbage_is_refused(mgmt: Mgmt) -> None:
     for token in ("x", "a.b.c", "a" * 9000, "é.é.é"):
         assert_refused(mgmt.call("GET", TRIGGERS, token=token))
