@@ -60,6 +60,9 @@ class Ctx:
                 raise click.ClickException(str(exc)) from None
             except OperationalError as exc:
                 raise click.ClickException(f"database unavailable: {exc.orig}") from None
+            finally:
+                db.session.close()
+                db.engine.dispose()  # a command leaves no pooled connection behind
 
 
 pass_ctx = click.make_pass_decorator(Ctx)

@@ -357,7 +357,10 @@ class ActionsEngine:
 def _scrub_commands(commands: list[dict[str, Any]], secrets: dict[str, str]) -> list[Any]:
     import json
 
-    text = json.dumps(commands, default=str)[:16384]
+    try:
+        text = json.dumps(commands, default=str, allow_nan=False)[:16384]
+    except ValueError:
+        return [{"unserialisable": True}]
     for value in secrets.values():
         if len(value) >= 4:
             text = text.replace(json.dumps(value)[1:-1], "[secret]")

@@ -11,6 +11,7 @@ import requests
 from click.testing import CliRunner
 
 from idp.cli import main
+from tests.conftest import TEST_DB_URL
 from tests.helpers import jwt_parts
 
 pytestmark = pytest.mark.usefixtures("fresh_chain")
@@ -24,8 +25,13 @@ def fresh_chain(op: Any) -> None:
     op.factory.clear_actions()
 
 
+def cli() -> CliRunner:
+    """The CLI reads the instance folder; the test server's database may be PostgreSQL."""
+    return CliRunner(env={"IDP_DATABASE_URL": TEST_DB_URL} if TEST_DB_URL else {})
+
+
 def idp(op: Any, *args: str) -> Any:
-    result = CliRunner().invoke(
+    result = cli().invoke(
         main, ["--instance", op.app.instance_path, "--json", *args], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
@@ -33,7 +39,7 @@ def idp(op: Any, *args: str) -> Any:
 
 
 def idp_fails(op: Any, *args: str) -> str:
-    result = CliRunner().invoke(main, ["--instance", op.app.instance_path, *args])
+    result = cli().invoke(main, ["--instance", op.app.instance_path, *args])
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     return str(result.output)
@@ -134,9 +140,7 @@ def test_secrets_are_write_only(op: Any, tmp_path: Path) -> None:
         "--secret", "TOKEN=very-secret-value")  # fmt: skip
     names = idp(op, "actions", "secrets", "s")
     assert names == ["TOKEN"]
-    result = CliRunner().invoke(
-        main, ["--instance", op.app.instance_path, "actions", "secrets", "s"]
-    )
+    result = cli().invoke(main, ["--instance", op.app.instance_path, "actions", "secrets", "s"])
     assert "very-secret-value" not in result.output
     raw = Path(op.app.instance_path) / "idp.sqlite3"
     if raw.exists():

@@ -175,9 +175,11 @@ def test_a_thread_storm_fails_closed(op: Any) -> None:
 # -------------------------------------------------------------- other logins keep going
 @pytest.fixture(scope="module")
 def other(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A second server in this process, with its own runner and zygote."""
+    """A second server in this process, with its own runner and zygote. Always on SQLite in
+    its own folder: on PostgreSQL, building it would reset the schema under ``op``."""
     tmp = tmp_path_factory.mktemp("other-instance")
-    app, server = _free_server(lambda port: build_app(tmp, port))
+    database = f"sqlite:///{tmp / 'idp.sqlite3'}"
+    app, server = _free_server(lambda port: build_app(tmp, port, DATABASE_URL=database))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield LiveServer(app, server)

@@ -262,11 +262,16 @@ def _converse(
             raise _Invalid("a line from the action is too long")
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse(line: bytes) -> dict[str, Any]:
     if len(line) > MAX_LINE:
         raise _Invalid("a line from the action is too long")
     try:
-        message = json.loads(line)
+        # NaN and Infinity are not JSON (RFC 8259 §6): refused here, at the boundary.
+        message = json.loads(line, parse_constant=_not_json)
     except ValueError:
         raise _Invalid("the action wrote something that is not JSON") from None
     if not isinstance(message, dict):
