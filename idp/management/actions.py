@@ -12,6 +12,7 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from idp.actions import service as actions
+from idp.actions import triggers
 from idp.actions.engine import run_test
 from idp.actions.models import Action
 from idp.extensions import db, services
@@ -59,6 +60,8 @@ def list_actions() -> Response:
     """Filter with ``trigger_id`` (Auth0 spells it ``triggerId``) and ``action_name``."""
     trigger = request.args.get("trigger_id") or request.args.get("triggerId")
     name = request.args.get("action_name") or request.args.get("actionName")
+    if trigger and trigger not in triggers.TRIGGERS:
+        raise SchemaError(f"unknown trigger {trigger!r}; one of: {', '.join(triggers.TRIGGERS)}")
     rows = actions.list_actions(db.session, trigger or None)
     return paged("actions", [_action(a) for a in rows if name is None or a.name == name])
 

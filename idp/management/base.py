@@ -211,7 +211,6 @@ def _schema(exc: SchemaError) -> Response:
 
 @bp.errorhandler(ActionError)
 @bp.errorhandler(ValidationError)
-@bp.errorhandler(ValueError)
 def _invalid(exc: Exception) -> Response:
     db.session.rollback()
     return problem(400, str(exc), "invalid_body")

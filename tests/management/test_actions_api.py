@@ -358,3 +358,36 @@ def test_allowed_to_fail_per_binding(mgmt: Mgmt) -> None:
     assert (
         mgmt.call("PATCH", "/actions/triggers/post-login/bindings/soft", json={}).status_code == 400
     )
+
+
+ODD_BODIES = [
+    "null", "[]", '"text"', "1", '{"x": 1}', '{"bindings": "x"}', '{"bindings": [1]}',
+    '{"bindings": [{"ref": 5}]}', '{"payload": 1}', '{"ref": "x"}', '{"position": -1}',
+    '{"position": true}', '{"action": null}', '{"secrets": [{"name": "A", "value": 5}]}',
+    '{"supported_triggers": [{"id": "post-login", "version": "v9"}]}', '{"dependencies": [{}]}',
+    '{"code": 5}', '{"timeout_ms": 1e9}', '{"update_draft": "yes"}', '{"version": "1"}',
+    '{"' + "a" * 5000 + '": 1}', "[" * 5000 + "]" * 5000,
+]  # fmt: skip
+
+
+def test_odd_bodies_never_500(mgmt: Mgmt) -> None:
+    aid = create(mgmt, "odd", code("x"))["id"]
+    mgmt.call("POST", f"/actions/actions/{aid}/deploy")
+    mgmt.call("POST", f"/actions/triggers/{CX}/bindings", json={"action": aid})
+    routes = [
+        ("POST", "/actions/actions"),
+        ("PATCH", f"/actions/actions/{aid}"),
+        ("POST", f"/actions/actions/{aid}/deploy"),
+        ("POST", f"/actions/actions/{aid}/versions/1/deploy"),
+        ("POST", f"/actions/actions/{aid}/test"),
+        ("PATCH", f"/actions/triggers/{CX}/bindings"),
+        ("POST", f"/actions/triggers/{CX}/bindings"),
+        ("PATCH", f"/actions/triggers/{CX}/bindings/{aid}"),
+    ]
+    for method, path in routes:
+        for raw in ODD_BODIES:
+            resp = mgmt.call(method, path, data=raw, headers={"Content-Type": "application/json"})
+            assert resp.status_code < 500, (method, path, raw[:40], resp.text)
+            if resp.status_code >= 400:
+                assert resp.json()["statusCode"] == resp.status_code
+    assert chain(mgmt) == ["odd"]
