@@ -398,7 +398,9 @@ def consents_revoke(ctx: Ctx, user_ref: str, client_id: str) -> None:
 
 def register(main: click.Group) -> None:
     from idp.actions.cli import actions
+    from idp.actions.marketplace import marketplace
     from idp.demo import demo
 
     for group in (keys, clients, apis, client_grants, users, consents, logs, demo, actions):
         main.add_command(group)
+    main.add_command(marketplace)
