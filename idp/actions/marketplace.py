@@ -157,6 +157,8 @@ def _config_field(entry: dict[str, Any], where: str) -> ConfigField:
 
 def catalog() -> list[Plugin]:
     base = root()
+    if not base.is_dir():
+        raise ActionError(f"no marketplace folder at {base} (set IDP_MARKETPLACE_DIR)")
     return [load(p) for p in sorted(base.iterdir()) if (p / "manifest.toml").is_file()]
 
 

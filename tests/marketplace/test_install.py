@@ -221,3 +221,10 @@ def test_the_marketplace_folder_can_be_moved(tmp_path: Path, monkeypatch: Any) -
 def test_services_are_untouched_by_listing(op: Any) -> None:
     with op.app.app_context():
         assert services().actions.chain("post-login") == []
+
+
+def test_a_missing_marketplace_folder_is_a_clear_error(
+    op: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("IDP_MARKETPLACE_DIR", str(tmp_path / "nowhere"))
+    assert "no marketplace folder" in idp_fails(op, "marketplace", "list")
