@@ -10,7 +10,7 @@ import pytest
 from idp.actions import marketplace, service
 from idp.actions.models import Action
 from idp.cli import main
-from idp.extensions import db, services
+from idp.extensions import db
 from tests.marketplace.conftest import cli, idp, idp_fails
 
 pytestmark = pytest.mark.usefixtures("fresh_chain")
@@ -216,11 +216,6 @@ def test_the_marketplace_folder_can_be_moved(tmp_path: Path, monkeypatch: Any) -
     _plugin(tmp_path, GOOD)
     monkeypatch.setenv("IDP_MARKETPLACE_DIR", str(tmp_path))
     assert [p.slug for p in marketplace.catalog()] == ["broken"]
-
-
-def test_services_are_untouched_by_listing(op: Any) -> None:
-    with op.app.app_context():
-        assert services().actions.chain("post-login") == []
 
 
 def test_a_missing_marketplace_folder_is_a_clear_error(
