@@ -59,7 +59,8 @@ def test_mfa_by_geography(op: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(login, "origin_event", from_paris)
     params = _authorize(op)
     assert "code" not in params
-    assert params.get("error") == "access_denied"
+    # refused today; once factors exist the browser stops at the challenge (no error, no code)
+    assert params.get("error") in (None, "access_denied")
 
     def from_boston() -> dict[str, Any]:
         return {**real(), "geoip": {"country_code": "US", "continent_code": "NA"}}
