@@ -17,6 +17,8 @@ RUN useradd --system --home /var/lib/idp --create-home idp
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY idp ./idp
+COPY plugins ./plugins
+ENV IDP_MARKETPLACE_DIR=/app/plugins/actions
 RUN pip install --no-cache-dir .
 
 RUN mkdir -p /var/lib/idp/instance && chown idp:idp /var/lib/idp/instance
