@@ -400,7 +400,9 @@ def register(main: click.Group) -> None:
     from idp.actions.cli import actions
     from idp.actions.marketplace import marketplace
     from idp.demo import demo
+    from idp.mfa.cli import mfa
 
     for group in (keys, clients, apis, client_grants, users, consents, logs, demo, actions):
         main.add_command(group)
+    main.add_command(mfa)
     main.add_command(marketplace)

@@ -74,6 +74,12 @@ SETTINGS: dict[str, Setting] = {
         "#2457c5",
         "Accent colour of the hosted pages (#rrggbb); button text turns black on light ones.",
     ),
+    "MFA_POLICY": Setting(
+        "adaptive", "never | always | adaptive (MFA for users who enrolled a factor)."
+    ),
+    "MFA_REMEMBER_BROWSER_DAYS": Setting(
+        30, "'Remember this browser' skips MFA this long; 0: off."
+    ),
     "ACTIONS_INSECURE_DEV": Setting(
         False, "Run actions WITHOUT isolation where bubblewrap is missing (development only)."
     ),

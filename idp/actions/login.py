@@ -37,6 +37,15 @@ class LoginActionError(Exception):
         self.description = description
 
 
+class NeedsMfa(LoginActionError):
+    """``api.multifactor.enable`` (or ``challenge_with``): the login continues with the MFA
+    step, then finishes from these effects without running the chain again."""
+
+    def __init__(self, effects: Effects) -> None:
+        super().__init__("interaction_required", "Multi-factor authentication is required.")
+        self.effects = effects
+
+
 def login_event(
     user: User, client: Any, params: dict[str, str], session_row: Any, scope: str,
     audience: str | None, protocol: str = "oidc-basic-profile",
@@ -67,16 +76,12 @@ def login_event(
     }
 
 
-def _finish(effects: Effects, user: User, audience: str | None) -> dict[str, Any]:
+def _finish(effects: Effects, user: User, audience: str | None, session_row: Any) -> dict[str, Any]:
     """Apply metadata to the user (committed with the code) and keep what the tokens need."""
     if effects.deny is not None:
         raise LoginActionError("access_denied", effects.deny.reason)
-    if effects.mfa is not None:
-        # The MFA factors land with the MFA issue; until then a login that an action says
-        # needs MFA cannot be completed, so it fails closed.
-        raise LoginActionError(
-            "access_denied", "Multi-factor authentication is required but not available."
-        )
+    if effects.mfa is not None and "mfa" not in (session_row.amr or []):
+        raise NeedsMfa(effects)
     if effects.app_metadata:
         user.app_metadata = _merge(user.app_metadata, effects.app_metadata)
     if effects.user_metadata:
@@ -127,7 +132,7 @@ def run_post_login(
     if outcome is not None:
         if outcome.get("error"):
             raise LoginActionError(outcome["error"], outcome["description"])
-        return _finish(Effects.from_dict(outcome["effects"]), user, audience)
+        return _finish(Effects.from_dict(outcome["effects"]), user, audience, session_row)
     svc = services()
     if not svc.actions.has_chain(TRIGGER, db.session):
         return None
@@ -143,7 +148,7 @@ def run_post_login(
         raise LoginActionError(exc.error, exc.description) from None
     if result.paused_at is not None:
         return _pause(result, client.client_id, params, user.id, session_row.sid, done_tags)
-    return _finish(result.effects, user, audience)
+    return _finish(result.effects, user, audience, session_row)
 
 
 def _pause(
@@ -256,7 +261,7 @@ def run_on_refresh(user: User, client: Any, row: Any, scope: str) -> dict[str, A
             TRIGGER, event, request_id=request_id(), client_id=client.client_id,
             user_id=user.id, interactive=False,
         )  # fmt: skip
-        return _finish(result.effects, user, row.audience)
+        return _finish(result.effects, user, row.audience, _Session)
     except (ActionsFailed, LoginActionError) as exc:
         raise ChainDenied(
             "access_denied", getattr(exc, "description", "Access denied."), 403

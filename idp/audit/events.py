@@ -17,6 +17,10 @@ PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - an event n
 PASSWORD_RESET = "password.reset"  # noqa: S105 - an event name
 PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name
 SESSION_ENDED = "session.ended"
+MFA_SUCCESS = "mfa.success"
+MFA_FAILURE = "mfa.failure"
+MFA_ENROLLED = "mfa.enrolled"
+MFA_REMOVED = "mfa.removed"
 
 ALL = (
     LOGIN_SUCCESS,

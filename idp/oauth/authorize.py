@@ -18,13 +18,15 @@ from flask import make_response, redirect, render_template, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from idp.actions.login import LoginActionError, run_post_login
+from idp.actions.login import LoginActionError, NeedsMfa, run_post_login
 from idp.consent import service as consent
 from idp.extensions import db, services
 from idp.flows import cookies
 from idp.flows import service as flows
 from idp.flows.prompts import ConsentContext, PromptContext, consent_reasons, login_reasons
 from idp.identity.models import User
+from idp.mfa import flow as mfa_flow
+from idp.mfa.policy import MFA_ACR
 from idp.oauth.grants import AuthenticatedUser
 from idp.oauth.models import ResourceServer
 from idp.oauth.server import authorization_server
@@ -339,10 +341,28 @@ def _decide(
             raise AuthorizeError("consent_required", "The user has not consented to this request.")
         tags = "consent login_done" if fresh_login else "consent"
         return _start_interaction(grant.client.client_id, params, tags)
+    mfa_reasons = mfa_flow.needed(user.id, grant.client, params, session_row)
+    if mfa_reasons:
+        if "none" in ctx.prompts:
+            raise AuthorizeError("interaction_required", "Multi-factor authentication is required.")
+        if resume:
+            return None
+        return mfa_flow.start(grant.client.client_id, params, _tags(done, fresh_login),
+                              user.id, session_row.sid)  # fmt: skip
     try:
         effects = run_post_login(
             user, grant.client, params, session_row, scope, audience, completed,
-            done | ({"login_done"} if fresh_login else set()),
+            _tags(done, fresh_login),
+        )  # fmt: skip
+    except NeedsMfa as need:
+        if "none" in ctx.prompts:
+            raise AuthorizeError(need.error, need.description) from None
+        options = {"allow_remember_browser": bool((need.effects.mfa or {}).get(
+            "allow_remember_browser", False))}  # fmt: skip
+        return mfa_flow.start(
+            grant.client.client_id, params, _tags(done, fresh_login), user.id,
+            session_row.sid, data={"post_login": {"effects": need.effects.as_dict()}},
+            options=options,
         )  # fmt: skip
     except LoginActionError as err:
         if resume:  # answer now: going back through /authorize would run the chain again
@@ -358,6 +378,7 @@ def _decide(
         amr=list(session_row.amr),
         scope=scope,
         audience=audience,
+        acr=MFA_ACR if mfa_flow.session_has_mfa(session_row) else None,
         action_effects=effects,
     )
     # the grant's own request: Authlib would otherwise build a second one from the HTTP request
@@ -380,6 +401,11 @@ def _decide(
     if completed is not None:
         resp.delete_cookie(cookies.interaction(), path="/")
     return resp
+
+
+def _tags(done: set[str], fresh_login: bool) -> set[str]:
+    """What a follow-up interaction (MFA, a paused chain) must remember was already done."""
+    return done | ({"login_done"} if fresh_login else set())
 
 
 def _start_interaction(client_id: str, params: dict[str, str], prompt: str) -> Response:

@@ -62,6 +62,7 @@ class ClientInfo(ClientMixin):
     box: SecretBox = field(repr=False, compare=False)
     # audience -> scopes this (m2m) client may obtain
     client_grants: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    mfa_policy: str | None = None  # overrides the tenant's MFA_POLICY when set
 
     @property
     def is_public(self) -> bool:
@@ -145,6 +146,7 @@ class ClientDirectory:
             post_logout_redirect_uris=tuple(row.post_logout_redirect_uris),
             grant_types=tuple(row.grant_types),
             first_party=row.first_party,
+            mfa_policy=row.mfa_policy,
             secret_digest=row.secret_digest,
             box=self._box,
             client_grants=grants,

@@ -20,6 +20,8 @@ class Client(Base):
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     first_party: Mapped[bool] = mapped_column(Boolean, default=True)
+    # never | always | adaptive; None follows the tenant's MFA_POLICY
+    mfa_policy: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[int] = mapped_column(Integer)
 
 

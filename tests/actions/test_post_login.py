@@ -106,12 +106,13 @@ def test_metadata_is_written_to_the_user(op: Any) -> None:
         assert row.user_metadata["theme"] == {"dark": True}
 
 
-def test_mfa_demand_fails_closed_until_a_factor_exists(op: Any) -> None:
+def test_mfa_demand_sends_the_user_to_the_mfa_step(op: Any) -> None:
     client, user = op.factory.gen_client(), op.factory.gen_user()
     op.factory.gen_action("mfa", "post-login", action("    api.multifactor.enable('any')\n"))
     _verifier, challenge = pkce()
     result = Browser(op.url).authorize(auth_params(client, challenge), user)
-    assert result.params["error"] == "access_denied"
+    assert result.status == 200 and "Set up a second step" in result.page
+    assert "code" not in result.params
 
 
 def test_the_chain_runs_again_on_refresh(op: Any) -> None:

@@ -1,0 +1,174 @@
+"""The MFA page of a login: challenge an enrolled factor, or enrol one (TOTP) first.
+
+Failures count with the password failures of attack protection (per identifier and IP), so
+guessing codes runs into the same block as guessing passwords, and a blocked user is told the
+same "wrong code" as anyone else.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, make_response, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from idp.audit import events
+from idp.audit import service as audit
+from idp.extensions import db, services
+from idp.flows import cookies
+from idp.flows import service as flows
+from idp.flows.views import interaction_or_page, request_origin
+from idp.identity.models import User
+from idp.mfa import flow
+from idp.mfa import service as mfa
+from idp.oauth.authorize import error_page
+
+bp = Blueprint("mfa", __name__)
+WRONG = "That code is not right. Try again."
+
+
+def _page(template: str, status: int = 200, **ctx: object) -> Response:
+    resp = make_response(render_template(template, **ctx), status)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _mask(email: str) -> str:
+    name, _, domain = email.partition("@")
+    return f"{name[:1]}***@{domain}"
+
+
+@bp.route("/interaction/<uid>/mfa", methods=["GET", "POST"])
+def step(uid: str) -> Response:
+    row, page = interaction_or_page(uid)
+    if row is None:
+        assert page is not None
+        return page
+    state = (row.data or {}).get("mfa") or {}
+    session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
+    if (
+        flow.STEP not in row.prompt.split()
+        or session_row is None
+        or session_row.sid != state.get("sid")
+    ):
+        return error_page("This sign-in cannot continue", "Go back to the application.", 400)
+    user = db.session.get(User, session_row.user_id)
+    if user is None:
+        return error_page("This sign-in cannot continue", "Go back to the application.", 400)
+    svc = services()
+    factors = mfa.factors(db.session, user.id)
+    action = request.form.get("action", "") if request.method == "POST" else ""
+    if not factors or action in {"enroll_totp", "continue"}:
+        return _enrol(row, session_row, user, action)
+    return _challenge(row, session_row, user, factors, action, svc.config)
+
+
+def _challenge(row, session_row, user, factors, action, config) -> Response:  # type: ignore[no-untyped-def]
+    svc = services()
+    ip = request_origin().ip or ""
+    kinds = {f.kind for f in factors}
+    email_ok = bool(user.email_verified) and bool(kinds - {"email"})  # a dependent factor
+    remember_days = config["MFA_REMEMBER_BROWSER_DAYS"]
+    if (row.data or {}).get("mfa", {}).get("allow_remember_browser") is False:
+        remember_days = 0
+    view = {
+        "uid": row.uid,
+        "has_totp": "totp" in kinds,
+        "email_hint": _mask(user.email) if email_ok else None,
+        "email_sent": bool((row.data or {}).get("mfa", {}).get("email_sent")),
+        "remember_days": remember_days,
+        "error": None,
+        "notice": None,
+    }
+    if not action:
+        return _page("mfa_challenge.html", **view)
+    if action == "send_email" and email_ok:
+        factor = mfa.email_factor(db.session, user.id)
+        code = mfa.issue_code(db.session, svc.box, user.id, factor.id)
+        data = dict(row.data or {})
+        data["mfa"] = {**data.get("mfa", {}), "email_sent": True}
+        row.data = data
+        db.session.commit()
+        svc.mailer.send_later(
+            user.email, "Your sign-in code", f"Your code is {code}. It expires in 5 minutes.\n"
+        )
+        return _page("mfa_challenge.html", **{**view, "email_sent": True,
+                                              "notice": "We emailed you a code."})  # fmt: skip
+    code = request.form.get("code", "")[:64]
+    blocked = svc.shields.is_blocked(user.email, ip)
+    passed, kind = False, action
+    if not blocked and action == "totp":
+        passed = any(
+            mfa.verify_totp(db.session, svc.box, f, code) for f in factors if f.kind == "totp"
+        )
+    elif not blocked and action == "email" and email_ok:
+        factor = mfa.email_factor(db.session, user.id)
+        passed = mfa.verify_code(db.session, svc.box, user.id, factor.id, code)
+    elif not blocked and action == "recovery":
+        passed = mfa.use_recovery_code(db.session, svc.box, user.id, code)
+    if not passed:
+        if not blocked:
+            svc.shields.on_failure(user.email, ip)
+        audit.record(db.session, events.MFA_FAILURE, f"Second factor failed ({action})",
+                     request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip
+        db.session.commit()
+        return _page("mfa_challenge.html", 401, **{**view, "error": WRONG})
+    return _passed(row, session_row, user, kind, remember=bool(request.form.get("remember"))
+                   and bool(remember_days))  # fmt: skip
+
+
+def _enrol(row, session_row, user, action) -> Response:  # type: ignore[no-untyped-def]
+    svc = services()
+    target = f"/interaction/{row.uid}/mfa"
+    if action == "continue" and (row.data or {}).get("mfa", {}).get("enrolled"):
+        return _passed(row, session_row, user, "totp", remember=False)
+    if action == "enroll_totp":
+        factor_id = request.form.get("factor_id", "")[:40]
+        pending = next(
+            (f for f in mfa.factors(db.session, user.id, confirmed_only=False)
+             if f.id == factor_id and f.kind == "totp"),
+            None,
+        )  # fmt: skip
+        if pending is not None and mfa.verify_totp(
+            db.session, svc.box, pending, request.form.get("code", "")[:16]
+        ):
+            codes = mfa.new_recovery_codes(db.session, svc.box, user.id)
+            data = dict(row.data or {})
+            data["mfa"] = {**data.get("mfa", {}), "enrolled": True}
+            row.data = data
+            audit.record(db.session, events.MFA_ENROLLED, "Authenticator app enrolled",
+                         request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip
+            db.session.commit()
+            return _page("mfa_recovery_codes.html", codes=codes, action=target)
+        svc.shields.on_failure(user.email, request_origin().ip or "")
+        db.session.commit()
+    enrolment = mfa.start_totp(db.session, svc.box, user.id, user.email, svc.config["BRAND_NAME"])
+    db.session.commit()
+    return _page(
+        "mfa_enroll.html",
+        200 if action != "enroll_totp" else 401,
+        secret=enrolment.secret,
+        uri=enrolment.uri,
+        qr_svg=enrolment.qr_svg,
+        factor_id=enrolment.factor_id,
+        action=target,
+        error=WRONG if action == "enroll_totp" else None,
+    )
+
+
+def _passed(row, session_row, user, kind: str, remember: bool) -> Response:  # type: ignore[no-untyped-def]
+    svc = services()
+    svc.shields.on_success(user.email, request_origin().ip or "")
+    flow.complete(row, session_row, kind)
+    audit.record(db.session, events.MFA_SUCCESS, f"Second factor passed ({kind})",
+                 request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip
+    value = None
+    days = svc.config["MFA_REMEMBER_BROWSER_DAYS"]
+    if remember:
+        value = mfa.remember_browser(db.session, svc.box, user.id, days)
+    params = dict(row.params)
+    db.session.commit()
+    resp = redirect("/authorize?" + urlencode(params), code=303)
+    if value:
+        cookies.put(resp, flow.remember_cookie(), value, days * 86400)
+    return resp
