@@ -19,6 +19,7 @@ from idp.flows import cookies
 from idp.flows import service as flows
 from idp.flows.views import interaction_or_page, request_origin
 from idp.identity.models import User
+from idp.mfa import factors as registry
 from idp.mfa import flow
 from idp.mfa import service as mfa
 from idp.oauth.authorize import error_page
@@ -64,64 +65,54 @@ def step(uid: str) -> Response:
 
 
 def _challenge(row, session_row, user, factors, action, config) -> Response:  # type: ignore[no-untyped-def]
+    """Offer every registered kind the user has (factors.py); verify the one submitted."""
     svc = services()
     ip = request_origin().ip or ""
-    kinds = {f.kind for f in factors}
-    email_ok = bool(user.email_verified) and bool(kinds - {"email"})  # a dependent factor
+    offered = registry.offers(db.session, user, factors)
+    state = dict((row.data or {}).get("mfa") or {})
     remember_days = config["MFA_REMEMBER_BROWSER_DAYS"]
-    if (row.data or {}).get("mfa", {}).get("allow_remember_browser") is False:
+    if state.get("allow_remember_browser") is False:
         remember_days = 0
     view = {
         "uid": row.uid,
-        "has_totp": "totp" in kinds,
-        "email_hint": _mask(user.email) if email_ok else None,
-        "email_sent": bool((row.data or {}).get("mfa", {}).get("email_sent")),
+        "partials": [k.partial for k in offered],
+        "email_hint": _mask(user.email),
+        "state": state,
         "remember_days": remember_days,
         "error": None,
         "notice": None,
     }
     if not action:
         return _page("mfa_challenge.html", **view)
-    if action == "send_email" and email_ok:
-        factor = mfa.email_factor(db.session, user.id)
-        code = mfa.issue_code(db.session, svc.box, user.id, factor.id)
-        data = dict(row.data or {})
-        data["mfa"] = {**data.get("mfa", {}), "email_sent": True}
-        row.data = data
+    preparing = next((k.prepare[action] for k in offered if action in k.prepare), None)
+    if preparing is not None:
+        notice = preparing(db.session, user, state)
+        row.data = {**(row.data or {}), "mfa": state}
         db.session.commit()
-        svc.mailer.send_later(
-            user.email, "Your sign-in code", f"Your code is {code}. It expires in 5 minutes.\n"
-        )
-        return _page("mfa_challenge.html", **{**view, "email_sent": True,
-                                              "notice": "We emailed you a code."})  # fmt: skip
-    code = request.form.get("code", "")[:64]
+        return _page("mfa_challenge.html", **{**view, "state": state, "notice": notice})
+    kind = next((k for k in offered if k.kind == action), None)
     blocked = svc.shields.is_blocked(user.email, ip)
-    passed, kind = False, action
-    if not blocked and action == "totp":
-        passed = any(
-            mfa.verify_totp(db.session, svc.box, f, code) for f in factors if f.kind == "totp"
-        )
-    elif not blocked and action == "email" and email_ok:
-        factor = mfa.email_factor(db.session, user.id)
-        passed = mfa.verify_code(db.session, svc.box, user.id, factor.id, code)
-    elif not blocked and action == "recovery":
-        passed = mfa.use_recovery_code(db.session, svc.box, user.id, code)
+    passed = (
+        kind is not None
+        and not blocked
+        and kind.verify(db.session, svc.box, user, factors, request.form, state)
+    )
     if not passed:
         if not blocked:
             svc.shields.on_failure(user.email, ip)
-        audit.record(db.session, events.MFA_FAILURE, f"Second factor failed ({action})",
+        audit.record(db.session, events.MFA_FAILURE, f"Second factor failed ({action[:16]})",
                      request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip
         db.session.commit()
         return _page("mfa_challenge.html", 401, **{**view, "error": WRONG})
-    return _passed(row, session_row, user, kind, remember=bool(request.form.get("remember"))
-                   and bool(remember_days))  # fmt: skip
+    remember = bool(request.form.get("remember")) and bool(remember_days)
+    return passed_step(row, session_row, user, action, remember)
 
 
 def _enrol(row, session_row, user, action) -> Response:  # type: ignore[no-untyped-def]
     svc = services()
     target = f"/interaction/{row.uid}/mfa"
     if action == "continue" and (row.data or {}).get("mfa", {}).get("enrolled"):
-        return _passed(row, session_row, user, "totp", remember=False)
+        return passed_step(row, session_row, user, "totp", remember=False)
     if action == "enroll_totp":
         factor_id = request.form.get("factor_id", "")[:40]
         pending = next(
@@ -156,7 +147,9 @@ def _enrol(row, session_row, user, action) -> Response:  # type: ignore[no-untyp
     )
 
 
-def _passed(row, session_row, user, kind: str, remember: bool) -> Response:  # type: ignore[no-untyped-def]
+def passed_step(row, session_row, user, kind: str, remember: bool) -> Response:  # type: ignore[no-untyped-def]
+    """The factor passed: record it in the session and go back to /authorize. Factor modules
+    with their own routes (WebAuthn, push) finish through this too."""
     svc = services()
     svc.shields.on_success(user.email, request_origin().ip or "")
     flow.complete(row, session_row, kind)

@@ -176,3 +176,37 @@ def test_prompt_none_with_mfa_required_is_interaction_required(op: Any, prompt: 
     assert result.code  # SSO session without MFA
     result, _ = login(op, browser, client, None, prompt=prompt, acr_values="mfa")
     assert result.params["error"] == "interaction_required"
+
+
+def test_an_emailed_code_is_a_dependent_factor(op: Any) -> None:
+    import time
+    from pathlib import Path
+
+    client, user = op.factory.gen_client(), op.factory.gen_user()
+    browser = Browser(op.url)
+    result, _ = login(op, browser, client, user, acr_values="mfa")
+    page = mfa_page(result)
+    assert "Email a code" not in page  # not offered as the only factor
+    enrol(browser, page)
+    other = Browser(op.url)
+    result, _ = login(op, other, client, user)
+    page = mfa_page(result)
+    assert "Email a code to" in page
+    sent = post(other, page, {"action": "send_email"})
+    assert sent.status_code == 200 and "We emailed you a code" in sent.text
+    outbox = Path(op.app.instance_path) / "outbox"
+    code = None
+    for _ in range(100):
+        mails = [p.read_text() for p in outbox.glob("*")] if outbox.exists() else []
+        found = [re.search(r"Your code is (\d{6})", m) for m in mails if user.email in m]
+        if found and found[-1]:
+            code = found[-1].group(1)
+            break
+        time.sleep(0.05)
+    assert code, "no code was mailed"
+    wrong = post(
+        other, sent.text, {"action": "email", "code": "000000" if code != "000000" else "111111"}
+    )
+    assert wrong.status_code == 401
+    location, _ = follow(other, post(other, wrong.text, {"action": "email", "code": code}))
+    assert location and "code=" in location
