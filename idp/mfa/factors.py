@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from idp.core.crypto import SecretBox
 from idp.identity.models import User
+from idp.mfa import phone
 from idp.mfa import service as mfa
 from idp.mfa.models import Factor
 
@@ -88,5 +89,6 @@ def _send_email(session: Session, user: User, state: dict[str, Any]) -> str:
 register(FactorKind("totp", "mfa/_totp.html", _verify_totp, _has("totp")))
 register(FactorKind("email", "mfa/_email.html", _verify_email, _email_offered,
                     prepare={"send_email": _send_email}))  # fmt: skip
+register(FactorKind("phone", "mfa/_phone.html", phone.verify, phone.offered, prepare=phone.PREPARE))
 register(FactorKind("recovery", "mfa/_recovery.html", _verify_recovery,
                     lambda session, user, factors: bool(factors)))  # fmt: skip
