@@ -98,6 +98,7 @@ def _init_extensions(app: Flask) -> None:
     from idp.core.mail import Mailer
     from idp.core.net import parse_proxies
     from idp.extensions import Services, csrf, db
+    from idp.geo.service import from_config as geoip_from_config
     from idp.identity.policy import PasswordPolicy
     from idp.identity.service import Passwords
     from idp.keys.service import KeyRing
@@ -109,6 +110,7 @@ def _init_extensions(app: Flask) -> None:
     from idp.protection.stores import RedisCounterStore, SqlCounterStore
 
     cfg = app.config
+    geoip = geoip_from_config(cfg)  # first: a bad IDP_GEOIP_DB fails before anything starts
     db.init_app(app)
     csrf.init_app(app)
     box = SecretBox(cfg["SECRET_KEY"])
@@ -135,6 +137,7 @@ def _init_extensions(app: Flask) -> None:
         mailer=Mailer(dict(cfg), Path(app.instance_path) / "outbox"),
         policy=PasswordPolicy(cfg["PASSWORD_MIN_LENGTH"], cfg["PASSWORD_MIN_SCORE"]),
         actions=ActionsEngine(dict(cfg), box, Path(app.instance_path), db.transaction),
+        geoip=geoip,
     )
     server.init_app(app)
 

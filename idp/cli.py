@@ -138,7 +138,9 @@ def serve(ctx: Ctx, host: str, port: int, workers: int, access_log: bool, dev: b
     if dev:
         from idp import create_app
 
-        create_app(instance_path=ctx.instance).run(host=host, port=port, use_reloader=True)
+        app = create_app(instance_path=ctx.instance)
+        app.extensions["idp.services"].geoip.warn_if_unset()
+        app.run(host=host, port=port, use_reloader=True)
         return
     # Sync workers: token issuance is CPU-bound (RS256) and threads would only contend for the
     # GIL (measured with bench/: same throughput, a worse p99 than one request at a time).

@@ -57,6 +57,9 @@ SETTINGS: dict[str, Setting] = {
         "", "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed."
     ),
     "REDIS_URL": Setting("", "Share attack-protection counters between instances via Redis."),
+    "GEOIP_DB": Setting(
+        "", "MaxMind-format database (.mmdb) for event.request.geoip; empty: no GeoIP."
+    ),
     "SIGNUP_ENABLED": Setting(True, "Allow sign-up on the database connection."),
     "PASSWORD_MIN_LENGTH": Setting(10, "Shortest password accepted at sign-up, reset, change."),
     "PASSWORD_MIN_SCORE": Setting(3, "Minimum zxcvbn score (0-4); 0 turns the estimate off."),

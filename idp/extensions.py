@@ -13,6 +13,7 @@ from idp.core.crypto import SecretBox
 from idp.core.db import Database
 from idp.core.mail import Mailer
 from idp.core.net import Network
+from idp.geo.service import GeoIP
 from idp.identity.policy import PasswordPolicy
 from idp.identity.service import Passwords
 from idp.keys.service import KeyRing
@@ -39,6 +40,7 @@ class Services:
     mailer: Mailer
     policy: PasswordPolicy
     actions: ActionsEngine
+    geoip: GeoIP
 
 
 def services() -> Services:

@@ -16,3 +16,4 @@ with app.app_context():
         app.logger.warning("signing keys not loaded at start-up; the database is unavailable")
     # Say at start-up whether Actions can run here, and why not (ARCHITECTURE.md §11).
     services().actions.runner.ensure_probed()
+    services().geoip.warn_if_unset()  # here, not in create_app: CLI output stays clean

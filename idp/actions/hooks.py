@@ -41,6 +41,7 @@ def origin_event() -> dict[str, Any]:
         request.method,
         query=request.args.to_dict(),
         body=request.form.to_dict() if request.method == "POST" else {},
+        geoip=svc.geoip.lookup(ip),  # of the address X-Forwarded-For may name only via a proxy
     )
 
 

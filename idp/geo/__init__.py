@@ -1,0 +1,1 @@
+"""GeoIP lookups for ``event.request.geoip`` (issue 5)."""
