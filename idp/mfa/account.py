@@ -1,0 +1,184 @@
+"""A user's own second factors (``/account/mfa``): see them, remove one, add an authenticator
+app, replace the recovery codes.
+
+Every change is a security change, so it needs a recent login: the session's ``auth_time``
+(OIDC Core §2) within ``REAUTH_SECONDS``. After that the same form asks for the password
+again, checked through the login shields (as changing the password does), so a stolen or
+left-open session alone cannot strip the second step from an account. Every form is a POST
+with the CSRF token; GET only shows.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, make_response, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from idp.audit import events
+from idp.audit import service as audit
+from idp.core import clock
+from idp.extensions import db, services
+from idp.flows import cookies
+from idp.flows import service as flows
+from idp.flows.models import LoginSession
+from idp.flows.views import request_origin
+from idp.identity.models import User
+from idp.mfa import phone
+from idp.mfa import service as mfa
+from idp.mfa.models import Factor
+
+bp = Blueprint("mfa_account", __name__)
+REAUTH_SECONDS = 600
+HOME = "/account/mfa"
+NEED_PASSWORD = "Type your password to confirm this change."  # noqa: S105 - a message
+WRONG_PASSWORD = "The password is wrong."  # noqa: S105 - a message
+
+
+def _no_store(resp: Response) -> Response:
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _signed_in() -> tuple[LoginSession, User] | None:
+    current = flows.current_session(db.session, request.cookies.get(cookies.session()))
+    user = db.session.get(User, current.user_id) if current else None
+    return (current, user) if current is not None and user is not None else None
+
+
+def _fresh(current: LoginSession) -> bool:
+    return clock.now() - current.auth_time <= REAUTH_SECONDS
+
+
+def _label(factor: Factor) -> str:
+    if factor.kind == phone.KIND:
+        how = "Text message" if factor.data.get("message_type") == "sms" else "Voice call"
+        return f"{how} to {phone.mask(factor.data.get('number', ''))}"
+    return factor.name
+
+
+def _home(current: LoginSession, user: User, status: int = 200, **ctx: object) -> Response:
+    # the email factor is implicit (any verified address): nothing to remove or add here
+    rows = [(f.id, _label(f)) for f in mfa.factors(db.session, user.id) if f.kind != "email"]
+    view = {"rows": rows, "left": mfa.recovery_codes_left(db.session, user.id),
+            "fresh": _fresh(current), "error": None, "notice": None, **ctx}  # fmt: skip
+    return _no_store(make_response(render_template("account_mfa.html", **view), status))
+
+
+def _confirmed(current: LoginSession, user: User) -> str | None:
+    """None when the change may go ahead, else why not (a stale login and no good password)."""
+    if _fresh(current):
+        return None
+    password = request.form.get("password", "")[:1100]
+    if not password:
+        return NEED_PASSWORD
+    svc = services()
+    ip = request_origin().ip or ""
+    blocked = svc.shields.is_blocked(user.email, ip)
+    correct = svc.passwords.verify(None if blocked else user.password_hash, password)
+    if blocked or not correct:
+        if not blocked:
+            svc.shields.on_failure(user.email, ip)
+            db.session.commit()
+        return WRONG_PASSWORD
+    return None
+
+
+@bp.route(HOME, methods=["GET", "POST"])
+def home() -> Response:
+    """POST only comes back from the recovery codes page ("I saved them, continue")."""
+    found = _signed_in()
+    if found is None:
+        return _no_store(make_response(render_template("account_signed_out.html"), 401))
+    if request.method == "POST":
+        return redirect(HOME, code=303)
+    return _home(*found)
+
+
+@bp.route(f"{HOME}/factors/<factor_id>/remove", methods=["POST"])
+def remove(factor_id: str) -> Response:
+    found = _signed_in()
+    if found is None:
+        return redirect(HOME, code=303)
+    current, user = found
+    problem = _confirmed(current, user)
+    if problem is not None:
+        return _home(current, user, 403, error=problem)
+    factor = db.session.get(Factor, factor_id[:40])
+    if factor is None or factor.user_id != user.id or factor.kind == "email":
+        return _home(current, user, 404, error="That factor no longer exists.")
+    kind = factor.kind
+    mfa.remove_factor(db.session, user.id, factor.id)
+    audit.record(db.session, events.MFA_REMOVED, "Factor removed by its user", request_origin(),
+                 user_id=user.id, details={"kind": kind, "factor_id": factor.id})  # fmt: skip
+    db.session.commit()
+    return _home(current, user, notice="The factor was removed.")
+
+
+@bp.route(f"{HOME}/recovery-codes", methods=["POST"])
+def recovery_codes() -> Response:
+    found = _signed_in()
+    if found is None:
+        return redirect(HOME, code=303)
+    current, user = found
+    problem = _confirmed(current, user)
+    if problem is not None:
+        return _home(current, user, 403, error=problem)
+    codes = mfa.new_recovery_codes(db.session, services().box, user.id)
+    audit.record(db.session, events.MFA_ENROLLED, "Recovery codes replaced by their user",
+                 request_origin(), user_id=user.id, details={"kind": "recovery"})  # fmt: skip
+    db.session.commit()
+    page = render_template("mfa_recovery_codes.html", codes=codes, action=HOME)
+    return _no_store(make_response(page))
+
+
+@bp.route(f"{HOME}/totp", methods=["POST"])
+def add_totp() -> Response:
+    """Start (a recent login, or the password) then confirm, with the login's enrolment page.
+    Confirming needs no second check: only a confirmed start made the pending factor."""
+    found = _signed_in()
+    if found is None:
+        return redirect(HOME, code=303)
+    current, user = found
+    svc = services()
+    target = f"{HOME}/totp"
+    if request.form.get("action") == "enroll_totp":
+        factor_id = request.form.get("factor_id", "")[:40]
+        pending = next(
+            (f for f in mfa.factors(db.session, user.id, confirmed_only=False)
+             if f.id == factor_id and f.kind == "totp" and not f.confirmed),
+            None,
+        )  # fmt: skip
+        code = request.form.get("code", "")[:16]
+        ip = request_origin().ip or ""
+        blocked = svc.shields.is_blocked(user.email, ip)
+        if (
+            pending is not None
+            and not blocked
+            and mfa.verify_totp(db.session, svc.box, pending, code)
+        ):
+            first = mfa.recovery_codes_left(db.session, user.id) == 0
+            codes = mfa.new_recovery_codes(db.session, svc.box, user.id) if first else []
+            audit.record(db.session, events.MFA_ENROLLED, "Authenticator app added by its user",
+                         request_origin(), user_id=user.id, details={"kind": "totp"})  # fmt: skip
+            db.session.commit()
+            if codes:
+                page = render_template("mfa_recovery_codes.html", codes=codes, action=HOME)
+                return _no_store(make_response(page))
+            return _home(current, user, notice="Your authenticator app was added.")
+        if not blocked:
+            svc.shields.on_failure(user.email, ip)
+        db.session.commit()
+        if pending is None:
+            return _home(current, user, 400, error="Start again: that setup expired.")
+        error = "That code is not right. Try again."
+    else:
+        problem = _confirmed(current, user)
+        if problem is not None:
+            return _home(current, user, 403, error=problem)
+        error = None
+    enrolment = mfa.start_totp(db.session, svc.box, user.id, user.email, svc.config["BRAND_NAME"])
+    db.session.commit()
+    page = render_template(
+        "mfa_enroll.html", secret=enrolment.secret, uri=enrolment.uri, qr_svg=enrolment.qr_svg,
+        factor_id=enrolment.factor_id, action=target, error=error,
+    )  # fmt: skip
+    return _no_store(make_response(page, 401 if error else 200))
