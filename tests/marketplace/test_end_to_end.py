@@ -1,5 +1,6 @@
 """The four plugins installed with ``idp marketplace install --bind`` and driven by real logins
-and sign-ups against a live server; webhooks land on a loopback receiver."""
+and sign-ups against a live server; webhooks land on a loopback receiver. mfa-by-geography
+needs a GeoIP database and a trusted proxy: its own server, in test_geography.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.actions.test_registration import signup, user_by_email, wait_for_execution
-from tests.helpers import Browser, auth_params, jwt_parts, login_and_redeem, pkce
+from tests.helpers import jwt_parts, login_and_redeem
 from tests.marketplace.conftest import idp
 
 pytestmark = pytest.mark.usefixtures("fresh_chain")
@@ -33,40 +34,6 @@ def test_user_claims_land_in_the_tokens(op: Any) -> None:
         {"provider": "database", "connection": "database", "user_id": user.user_id}
     ]
     assert f"{NS}/email" not in id_claims and f"{NS}/secretIdentity" not in at_claims
-
-
-def _authorize(op: Any) -> dict[str, str]:
-    client, user = op.factory.gen_client(), op.factory.gen_user()
-    _verifier, challenge = pkce()
-    return Browser(op.url).authorize(auth_params(client, challenge), user).params
-
-
-def test_mfa_by_geography(op: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    idp(op, "marketplace", "install", "mfa-by-geography", "--bind")  # Europe by default
-    # No GeoIP data yet (the MFA issue adds it): the location is unknown, nothing is required.
-    client, user = op.factory.gen_client(), op.factory.gen_user()
-    assert "access_token" in login_and_redeem(op.url, client, user)
-
-    # A login from Europe: MFA is demanded, so no code is issued (refused until factors exist,
-    # a challenge once they do). The server runs in this process: give its event a location.
-    from idp.actions import login
-
-    real = login.origin_event
-
-    def from_paris() -> dict[str, Any]:
-        return {**real(), "geoip": {"country_code": "FR", "continent_code": "EU"}}
-
-    monkeypatch.setattr(login, "origin_event", from_paris)
-    params = _authorize(op)
-    assert "code" not in params
-    # refused today; once factors exist the browser stops at the challenge (no error, no code)
-    assert params.get("error") in (None, "access_denied")
-
-    def from_boston() -> dict[str, Any]:
-        return {**real(), "geoip": {"country_code": "US", "continent_code": "NA"}}
-
-    monkeypatch.setattr(login, "origin_event", from_boston)
-    assert "access_token" in login_and_redeem(op.url, op.factory.gen_client(), user)
 
 
 def test_login_webhook_gets_only_the_chosen_fields(op: Any, receiver: Any) -> None:
