@@ -156,6 +156,7 @@ def _register_blueprints(app: Flask) -> None:
     from idp.management.views import bp as management_bp
     from idp.mfa.account import bp as mfa_account_bp
     from idp.mfa.phone_views import bp as mfa_phone_bp
+    from idp.mfa.push_views import bp as mfa_push_bp
     from idp.mfa.views import bp as mfa_bp
     from idp.oauth.views import bp as oauth_bp
 
@@ -164,6 +165,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(actions_bp)
     app.register_blueprint(mfa_bp)
+    app.register_blueprint(mfa_push_bp)
     app.register_blueprint(mfa_phone_bp)
     app.register_blueprint(mfa_account_bp)
     app.register_blueprint(management_bp)

@@ -83,6 +83,12 @@ SETTINGS: dict[str, Setting] = {
     "MFA_REMEMBER_BROWSER_DAYS": Setting(
         30, "'Remember this browser' skips MFA this long; 0: off."
     ),
+    "MFA_PUSH_WEBHOOK_HOSTS": Setting(
+        "", "Hosts push devices may name as webhooks (host, host:port, *.domain); empty: none."
+    ),
+    "MFA_PUSH_WEBHOOK_ALLOW_NETWORKS": Setting(
+        "", "CIDRs push webhooks may reach although private or loopback (a test receiver)."
+    ),
     "ACTIONS_INSECURE_DEV": Setting(
         False, "Run actions WITHOUT isolation where bubblewrap is missing (development only)."
     ),

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+import idp.mfa.push as push
 from idp.core.crypto import SecretBox
 from idp.identity.models import User
 from idp.mfa import phone
@@ -90,5 +91,6 @@ register(FactorKind("totp", "mfa/_totp.html", _verify_totp, _has("totp")))
 register(FactorKind("email", "mfa/_email.html", _verify_email, _email_offered,
                     prepare={"send_email": _send_email}))  # fmt: skip
 register(FactorKind("phone", "mfa/_phone.html", phone.verify, phone.offered, prepare=phone.PREPARE))
+register(FactorKind("push", "mfa/_push.html", push.verify, push.offered, push.PREPARE))
 register(FactorKind("recovery", "mfa/_recovery.html", _verify_recovery,
                     lambda session, user, factors: bool(factors)))  # fmt: skip

@@ -11,6 +11,7 @@ import idp.flows.models
 import idp.identity.models
 import idp.keys.models
 import idp.mfa.models
+import idp.mfa.push_models
 import idp.oauth.models
 import idp.protection.models  # noqa: F401 - registers the tables on Base.metadata
 from idp.core.db import Base

@@ -1,0 +1,1 @@
+"""``idp-authenticator``: the reference push authenticator (a device of the push factor)."""

@@ -1,0 +1,3 @@
+from idp.authenticator.cli import main
+
+main()
