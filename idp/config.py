@@ -83,6 +83,9 @@ SETTINGS: dict[str, Setting] = {
     "MFA_REMEMBER_BROWSER_DAYS": Setting(
         30, "'Remember this browser' skips MFA this long; 0: off."
     ),
+    "MFA_WEBAUTHN_USER_VERIFICATION": Setting(
+        "preferred", "WebAuthn user verification: preferred | required | discouraged."
+    ),
     "MFA_PUSH_WEBHOOK_HOSTS": Setting(
         "", "Hosts push devices may name as webhooks (host, host:port, *.domain); empty: none."
     ),

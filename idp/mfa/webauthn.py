@@ -1,0 +1,272 @@
+"""WebAuthn (Level 3) security keys and passkeys, as a second factor and as a passwordless
+first factor, on py_webauthn.
+
+The relying party is the issuer: RP ID = its host (WebAuthn §5.1.3 "RP ID" is a registrable
+domain, never a port or an IP address), origin = its scheme://host[:port] (§7.1 step 9).
+Challenges are 32 random bytes (§13.4.3), kept server-side in the interaction's ``data`` so
+they expire with it, and taken out before verification so each is used once. A stored sign
+count that does not grow is refused (§6.1.1, §7.2 step 22) unless the authenticator reports
+no counter at all (both zero, as synced passkeys do). Credentials live in ``mfa_factors``:
+``kind="webauthn"``, public material in ``data``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    CredentialDeviceType,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from idp.core import clock
+from idp.core.crypto import random_token
+from idp.flows.models import Interaction
+from idp.identity.models import User
+from idp.mfa.models import Factor
+
+KIND = "webauthn"
+CHALLENGE_TTL = 180  # seconds; the ceremony timeout below plus time to post the result
+TIMEOUT_MS = 120_000
+MAX_CREDENTIAL_JSON = 16_384  # an attestation with a certificate chain stays well under this
+_KEY = "webauthn"  # the interaction ``data`` key holding the pending challenge
+
+
+class WebAuthnError(ValueError):
+    """A ceremony that must be refused; the message is for logs, never for the user."""
+
+
+def relying_party(issuer: str) -> tuple[str, str]:
+    """(RP ID, origin) of this issuer."""
+    parts = urlsplit(issuer)
+    return parts.hostname or "", f"{parts.scheme}://{parts.netloc}"
+
+
+def uv_requirement(setting: str) -> UserVerificationRequirement:
+    try:
+        return UserVerificationRequirement(setting)
+    except ValueError as exc:
+        raise WebAuthnError(f"MFA_WEBAUTHN_USER_VERIFICATION: unknown value {setting!r}") from exc
+
+
+def credentials(session: Session, user_id: str) -> list[Factor]:
+    return [
+        f
+        for f in session.scalars(
+            select(Factor).where(
+                Factor.user_id == user_id, Factor.kind == KIND, Factor.confirmed.is_(True)
+            )
+        )
+    ]
+
+
+def _descriptor(factor: Factor) -> PublicKeyCredentialDescriptor:
+    transports = []
+    for value in factor.data.get("transports") or []:
+        try:
+            transports.append(AuthenticatorTransport(value))
+        except ValueError:
+            continue  # a transport newer than this library: the browser does without hints
+    return PublicKeyCredentialDescriptor(
+        id=base64url_to_bytes(factor.data["credential_id"]), transports=transports or None
+    )
+
+
+# --------------------------------------------------------------------------- challenges
+def put_challenge(row: Interaction, purpose: str, challenge: bytes) -> None:
+    """Remember the one pending challenge of this interaction (a new one replaces it)."""
+    data = dict(row.data or {})
+    data[_KEY] = {
+        "challenge": bytes_to_base64url(challenge),
+        "purpose": purpose,
+        "expires_at": min(clock.now() + CHALLENGE_TTL, row.expires_at),
+    }
+    row.data = data
+
+
+def take_challenge(session: Session, row: Interaction, purpose: str) -> bytes | None:
+    """Remove and return the pending challenge for ``purpose``. The row is re-read under a
+    row lock, so of two posts racing with one challenge only the first finds it."""
+    session.refresh(row, with_for_update=True)
+    data = dict(row.data or {})
+    pending = data.pop(_KEY, None)
+    if pending is None:
+        return None
+    row.data = data
+    if pending.get("purpose") != purpose or pending.get("expires_at", 0) <= clock.now():
+        return None
+    return base64url_to_bytes(pending["challenge"])
+
+
+# -------------------------------------------------------------------------- registration
+def registration_options(
+    rp_id: str, rp_name: str, user: User, existing: list[Factor], uv: str
+) -> tuple[dict[str, Any], bytes]:
+    """Options for navigator.credentials.create(). A discoverable credential is preferred,
+    so the same key can later sign in without a password (§5.4.6 residentKey)."""
+    options = generate_registration_options(
+        rp_id=rp_id,
+        rp_name=rp_name,
+        user_name=user.email,
+        user_id=user.id.encode(),  # opaque, not personal data (§14.6.1 user handle)
+        user_display_name=user.email,
+        timeout=TIMEOUT_MS,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.PREFERRED,
+            user_verification=uv_requirement(uv),
+        ),
+        exclude_credentials=[_descriptor(f) for f in existing],
+    )
+    return json.loads(options_to_json(options)), options.challenge
+
+
+def verify_registration(
+    credential: str, challenge: bytes, rp_id: str, origin: str, uv: str
+) -> dict[str, Any]:
+    """Check an attestation (fmt "none" or self-attested; no attestation trust is asked for)
+    and return the ``Factor.data`` of the new credential."""
+    if len(credential) > MAX_CREDENTIAL_JSON:
+        raise WebAuthnError("credential too large")
+    try:
+        verified = verify_registration_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id,
+            expected_origin=origin,
+            require_user_verification=uv_requirement(uv) == UserVerificationRequirement.REQUIRED,
+        )
+        transports = json.loads(credential).get("response", {}).get("transports") or []
+    except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise WebAuthnError(str(exc)) from exc
+    return {
+        "credential_id": bytes_to_base64url(verified.credential_id),
+        "public_key": bytes_to_base64url(verified.credential_public_key),
+        "sign_count": verified.sign_count,
+        "transports": [str(t)[:32] for t in transports if isinstance(t, str)][:8],
+        "aaguid": verified.aaguid,
+        "synced": verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
+        "user_verified": verified.user_verified,
+    }
+
+
+def add_credential(session: Session, user_id: str, data: dict[str, Any]) -> Factor:
+    taken = any(f.data.get("credential_id") == data["credential_id"]
+                for f in credentials(session, user_id))  # fmt: skip
+    if taken:
+        raise WebAuthnError("credential already registered")
+    factor = Factor(
+        id="fac_" + random_token(12),
+        user_id=user_id,
+        kind=KIND,
+        name="Passkey" if data.get("synced") else "Security key",
+        data=data,
+        confirmed=True,
+        created_at=clock.now(),
+    )
+    session.add(factor)
+    return factor
+
+
+# ------------------------------------------------------------------------ authentication
+def authentication_options(
+    rp_id: str, allowed: list[Factor] | None, uv: str
+) -> tuple[dict[str, Any], bytes]:
+    """Options for navigator.credentials.get(): the user's credentials for a second factor,
+    none (any discoverable credential for this RP) for a passwordless sign-in."""
+    options = generate_authentication_options(
+        rp_id=rp_id,
+        timeout=TIMEOUT_MS,
+        allow_credentials=[_descriptor(f) for f in allowed] if allowed is not None else [],
+        user_verification=uv_requirement(uv),
+    )
+    return json.loads(options_to_json(options)), options.challenge
+
+
+def _parse(credential: str) -> dict[str, Any]:
+    if len(credential) > MAX_CREDENTIAL_JSON:
+        raise WebAuthnError("credential too large")
+    try:
+        parsed = json.loads(credential)
+    except ValueError as exc:
+        raise WebAuthnError("credential is not JSON") from exc
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("response"), dict):
+        raise WebAuthnError("credential is not a PublicKeyCredential")
+    return parsed
+
+
+def user_handle(credential: str) -> str | None:
+    """The user id a discoverable credential names (§5.2.2 userHandle), unverified."""
+    handle = _parse(credential)["response"].get("userHandle")
+    if not isinstance(handle, str) or not handle or len(handle) > 128:
+        return None
+    try:
+        return base64url_to_bytes(handle).decode()
+    except ValueError:
+        return None
+
+
+def verify_assertion(
+    credential: str,
+    challenge: bytes,
+    rp_id: str,
+    origin: str,
+    uv: str,
+    candidates: list[Factor],
+) -> tuple[Factor, bool]:
+    """Check an assertion by one of ``candidates``; move its sign count forward. Returns
+    the factor and whether the user was verified."""
+    parsed = _parse(credential)
+    factor = next(
+        (f for f in candidates if f.data.get("credential_id") == parsed.get("rawId")), None
+    )
+    if factor is None or parsed.get("id") != parsed.get("rawId"):
+        raise WebAuthnError("unknown credential")
+    try:
+        verified = verify_authentication_response(
+            credential=parsed,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id,
+            expected_origin=origin,
+            credential_public_key=base64url_to_bytes(factor.data["public_key"]),
+            credential_current_sign_count=int(factor.data.get("sign_count") or 0),
+            require_user_verification=uv_requirement(uv) == UserVerificationRequirement.REQUIRED,
+        )
+    except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise WebAuthnError(str(exc)) from exc
+    # A new dict: SQLAlchemy notices the assignment, not an in-place change of the JSON.
+    factor.data = {
+        **factor.data,
+        "sign_count": verified.new_sign_count,
+        "synced": verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
+    }
+    factor.last_used_at = clock.now()
+    return factor, verified.user_verified
+
+
+def verify_form(*_args: Any) -> bool:
+    """The MFA page's own POST (action=webauthn) cannot carry an assertion: the challenge
+    form posts to its own route (webauthn_views.challenge). Anything posted here fails."""
+    return False
+
+
+def amr(factor: Factor) -> str:
+    """RFC 8176 §2: "hwk" for a key held by hardware (security key, device-bound platform
+    key); a synced passkey leaves the device, so it is a software-secured key, "swk"."""
+    return "swk" if factor.data.get("synced") else "hwk"
