@@ -158,6 +158,7 @@ def _register_blueprints(app: Flask) -> None:
     from idp.mfa.phone_views import bp as mfa_phone_bp
     from idp.mfa.push_views import bp as mfa_push_bp
     from idp.mfa.views import bp as mfa_bp
+    from idp.mfa.webauthn_views import bp as mfa_webauthn_bp
     from idp.oauth.views import bp as oauth_bp
 
     app.register_blueprint(oauth_bp)
@@ -165,6 +166,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(actions_bp)
     app.register_blueprint(mfa_bp)
+    app.register_blueprint(mfa_webauthn_bp)
     app.register_blueprint(mfa_push_bp)
     app.register_blueprint(mfa_phone_bp)
     app.register_blueprint(mfa_account_bp)
@@ -257,13 +259,15 @@ def _register_error_handlers(app: Flask) -> None:
 
 
 def _csp(logo_url: str) -> str:
-    """No script, no inline style, no framing; images from us (and the configured logo)."""
+    """Scripts only from us (WebAuthn needs one, idp/static/webauthn.js; never inline), no
+    inline style, no framing; images from us (and the configured logo)."""
     img = "'self' data:"
     if logo_url.startswith("https://"):
         parts = urlsplit(logo_url)
         img += f" https://{parts.netloc}"
     return (
-        f"default-src 'none'; style-src 'self'; img-src {img}; "
+        f"default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+        f"img-src {img}; "
         "frame-ancestors 'none'; base-uri 'none'"
     )
 

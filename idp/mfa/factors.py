@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 import idp.mfa.push as push
 from idp.core.crypto import SecretBox
 from idp.identity.models import User
-from idp.mfa import phone
+from idp.mfa import phone, webauthn
 from idp.mfa import service as mfa
 from idp.mfa.models import Factor
 
@@ -88,6 +88,7 @@ def _send_email(session: Session, user: User, state: dict[str, Any]) -> str:
 
 
 register(FactorKind("totp", "mfa/_totp.html", _verify_totp, _has("totp")))
+register(FactorKind("webauthn", "mfa/_webauthn.html", webauthn.verify_form, _has("webauthn")))
 register(FactorKind("email", "mfa/_email.html", _verify_email, _email_offered,
                     prepare={"send_email": _send_email}))  # fmt: skip
 register(FactorKind("phone", "mfa/_phone.html", phone.verify, phone.offered, prepare=phone.PREPARE))

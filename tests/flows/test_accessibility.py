@@ -264,13 +264,15 @@ def test_tab_order_of_the_login_form(mailing: LiveServer, browser: Any) -> None:
     assert page.evaluate(focused_js)["what"] == "body"  # nothing focusable comes before it
     page.keyboard.press("Tab")
     order = []
-    for _ in range(5):  # the two fields, the button, the two links
+    for _ in range(6):  # the two fields, the button, the passkey button (webauthn.js), the links
         focused = page.evaluate(focused_js)
         order.append(focused["what"])
         assert focused["outline"], f"no visible focus on {focused['what']!r} after {order}"
         page.keyboard.press("Tab")
     assert order[:3] == ["email", "password", "Continue"], order
-    assert order[3:] == ["Forgot your password?", "Create an account"], order
+    assert order[3:] == ["Sign in with a passkey", "Forgot your password?", "Create an account"], (
+        order
+    )
     context.close()
 
 
