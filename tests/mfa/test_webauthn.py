@@ -13,6 +13,7 @@ cannot be an RP ID.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,14 +21,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+import requests
 
 from idp.extensions import db, services
 from idp.flows.models import Interaction
 from idp.identity.models import User
 from idp.mfa import webauthn as wa
 from tests.conftest import LiveServer, _free_server, build_app
-from tests.helpers import auth_params, jwt_parts, pkce, redeem
-from tests.mfa.soft_authenticator import SoftAuthenticator
+from tests.helpers import Browser, auth_params, hidden_inputs, jwt_parts, pkce, redeem
+from tests.mfa.soft_authenticator import SoftAuthenticator, b64u
+from tests.mfa.test_totp import follow
 
 RP_ID, ORIGIN = "localhost", "http://localhost:5000"
 CHROMIUM = "/usr/bin/chromium"
@@ -323,3 +326,83 @@ def test_user_verification_required_but_not_given_is_refused(device: Device) -> 
         assert "/mfa" in device.page.url
     finally:
         config["MFA_WEBAUTHN_USER_VERIFICATION"] = "preferred"
+
+
+# ----------------------------------------------------------------- routes, over plain HTTP
+def _uid(page: str) -> str:
+    found = re.search(r'action="/interaction/([^/"]+)/', page)
+    assert found, page[:400]
+    return found.group(1)
+
+
+def _options(browser: Browser, path: str, page: str) -> requests.Response:
+    token = hidden_inputs(page)["csrf_token"]
+    return browser.http.post(f"{browser.base}{path}", headers={"X-CSRFToken": token})
+
+
+def _post(browser: Browser, path: str, page: str, credential: str) -> requests.Response:
+    data = {"csrf_token": hidden_inputs(page)["csrf_token"], "credential": credential}
+    return browser.http.post(f"{browser.base}{path}", data=data, allow_redirects=False)
+
+
+def test_routes_enrol_challenge_and_passwordless_with_a_software_key(op: Any) -> None:
+    """The same ceremonies as the browser's, posted by hand (RP ID 127.0.0.1 is fine here)."""
+    client, user = op.factory.gen_client(), op.factory.gen_user()
+    key = SoftAuthenticator(user_handle=user.user_id.encode())
+    browser = Browser(op.url)
+    verifier, challenge = pkce()
+    page = browser.authorize(auth_params(client, challenge, acr_values="mfa"), user).page
+    uid = _uid(page)
+    assert "Add a security key or passkey" in page
+    options = _options(browser, f"/interaction/{uid}/mfa/webauthn/register/options", page)
+    assert options.status_code == 200 and options.headers["Cache-Control"] == "no-store"
+    created = key.create(options.json(), op.url)
+    codes = _post(browser, f"/interaction/{uid}/mfa/webauthn/register", page, created)
+    assert codes.status_code == 200 and "Save your recovery codes" in codes.text
+    location, _ = follow(browser, post_to(browser, codes.text, "continue"))
+    assert location and "code=" in location
+    assert _amr(op, client, location, verifier) == ["pwd", "hwk", "mfa"]
+
+    # someone with the password only cannot add a key of their own at the MFA step
+    other = Browser(op.url)
+    page = other.authorize(auth_params(client, pkce()[1], acr_values="mfa"), user).page
+    uid = _uid(page)
+    refused = _options(other, f"/interaction/{uid}/mfa/webauthn/register/options", page)
+    assert refused.status_code == 403
+    options = _options(other, f"/interaction/{uid}/mfa/webauthn/options", page).json()
+    assert [c["id"] for c in options["allowCredentials"]] == [b64u(key.cred_id)]
+    stranger = SoftAuthenticator(user_handle=user.user_id.encode())
+    wrong = _post(other, f"/interaction/{uid}/mfa/webauthn", page, stranger.get(options, op.url))
+    assert wrong.status_code == 401 and "not accepted" in wrong.text
+
+    # usernameless: no allowCredentials, the user handle names the account
+    third = Browser(op.url)
+    verifier, challenge = pkce()
+    page = third.authorize(auth_params(client, challenge, acr_values="mfa")).page
+    uid = _uid(page)
+    options = _options(third, f"/interaction/{uid}/login/passkey/options", page).json()
+    assert options["allowCredentials"] == [] and options["userVerification"] == "preferred"
+    assertion = key.get(options, op.url)
+    location, _ = follow(third, _post(third, f"/interaction/{uid}/login/passkey", page, assertion))
+    assert location and "code=" in location
+    assert _amr(op, client, location, verifier) == ["hwk", "mfa"]  # UV: no MFA page after it
+
+    # the same assertion again: its challenge was spent
+    fourth = Browser(op.url)
+    page = fourth.authorize(auth_params(client, pkce()[1])).page
+    replay = _post(fourth, f"/interaction/{_uid(page)}/login/passkey", page, assertion)
+    assert replay.status_code == 401 and "passkey was not accepted" in replay.text
+
+
+def _amr(op: Any, client: Any, location: str, verifier: str) -> list[str]:
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    resp = redeem(op.url, client, code, verifier)
+    assert resp.status_code == 200, resp.text
+    return list(jwt_parts(resp.json()["id_token"])[1]["amr"])
+
+
+def post_to(browser: Browser, page: str, action: str) -> requests.Response:
+    form = re.search(r'<form method="post" action="([^"]+)"', page)
+    assert form, page[:300]
+    data = {"csrf_token": hidden_inputs(page)["csrf_token"], "action": action}
+    return browser.http.post(browser.base + form.group(1), data=data, allow_redirects=False)
