@@ -45,12 +45,27 @@ def reset_database(url: str) -> None:
     engine.dispose()
 
 
+# Each test module gets at most one server on the shared PostgreSQL database: building a second
+# one would reset the schema under the first (and its keys, encrypted under another secret).
+_POSTGRES = {"taken": False}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_postgres_server_per_module() -> Iterator[None]:
+    _POSTGRES["taken"] = False
+    yield
+
+
 def build_app(tmp: Path, port: int, **overrides: Any) -> Flask:
     (tmp / "secret.key").write_text(secrets.token_urlsafe(48))
     config = dict(FAST_SETTINGS)
     config["ISSUER"] = f"http://127.0.0.1:{port}"
-    if TEST_DB_URL:
-        config["DATABASE_URL"] = TEST_DB_URL
+    if TEST_DB_URL and "DATABASE_URL" not in overrides:
+        if _POSTGRES["taken"]:
+            config["DATABASE_URL"] = f"sqlite:///{tmp / 'idp.sqlite3'}"
+        else:
+            config["DATABASE_URL"] = TEST_DB_URL
+            _POSTGRES["taken"] = True
     config.update(overrides)
     reset_database(config.get("DATABASE_URL", ""))
     app = create_app(config, instance_path=tmp)
