@@ -18,9 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from idp.actions import triggers
@@ -347,9 +347,12 @@ class ActionsEngine:
     def _save(self, records: list[ActionExecution]) -> None:
         if not records:
             return
+        table = ActionExecution.__table__
+        rows = [{c.name: getattr(r, c.name) for c in table.columns} for r in records]
         try:
+            # one Core INSERT, not the ORM's unit of work: it is on every request's path
             with self.transaction() as session:
-                session.add_all(records)
+                session.execute(insert(cast(Table, table)), rows)
         except Exception:
             log.exception("could not store %d action execution records", len(records))
 
