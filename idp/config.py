@@ -92,6 +92,9 @@ SETTINGS: dict[str, Setting] = {
     "MFA_PUSH_WEBHOOK_ALLOW_NETWORKS": Setting(
         "", "CIDRs push webhooks may reach although private or loopback (a test receiver)."
     ),
+    "MFA_PUSH_LONG_POLL_SECONDS": Setting(
+        0, "How long a device's poll may wait for a challenge (needs `serve --threads`)."
+    ),
     "ACTIONS_INSECURE_DEV": Setting(
         False, "Run actions WITHOUT isolation where bubblewrap is missing (development only)."
     ),

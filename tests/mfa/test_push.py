@@ -34,7 +34,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """This module's server lets push webhooks reach a receiver on loopback."""
     tmp = tmp_path_factory.mktemp("instance")
     settings = {"MFA_PUSH_WEBHOOK_HOSTS": "127.0.0.1",
-                "MFA_PUSH_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"}  # fmt: skip
+                "MFA_PUSH_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
+                "MFA_PUSH_LONG_POLL_SECONDS": 20}  # fmt: skip
     app, server = _free_server(lambda port: build_app(tmp, port, **settings))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
