@@ -59,7 +59,9 @@ def step(uid: str) -> Response:
     svc = services()
     factors = mfa.factors(db.session, user.id)
     action = request.form.get("action", "") if request.method == "POST" else ""
-    if not factors or action in {"enroll_totp", "continue"}:
+    # Enrolment only for a user without a factor; "continue" only after enrolling in this
+    # interaction. Otherwise the password alone could add a factor at the step meant to stop it.
+    if not factors or (action == "continue" and state.get("enrolled")):
         return _enrol(row, session_row, user, action)
     return _challenge(row, session_row, user, factors, action, svc.config)
 
