@@ -41,7 +41,14 @@ def _no_store(resp: Response) -> Response:
 def _signed_in() -> tuple[LoginSession, User] | None:
     current = flows.current_session(db.session, request.cookies.get(cookies.session()))
     user = db.session.get(User, current.user_id) if current else None
-    return (current, user) if current is not None and user is not None else None
+    if current is None or user is None:
+        return None
+    # A user with a second factor manages factors only from a session that passed it: the
+    # session a password login makes while it waits at its MFA step must not remove or add one.
+    has_factor = any(f.kind != "email" for f in mfa.factors(db.session, user.id))
+    if has_factor and "mfa" not in (current.amr or []):
+        return None
+    return current, user
 
 
 def _fresh(current: LoginSession) -> bool:

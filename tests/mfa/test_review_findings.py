@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pyotp
 import pytest
 
 from tests.helpers import Browser, hidden_inputs
-from tests.mfa.test_account_mfa import signed_in_with_totp
+from tests.mfa.test_account_mfa import factor_ids, signed_in_with_totp
 from tests.mfa.test_totp import follow, login, mfa_page, post
 
 
@@ -32,3 +33,32 @@ def test_a_user_with_a_factor_cannot_enrol_a_new_totp_at_the_challenge(
                     fields["factor_id"], "code": "000000"})  # fmt: skip
         location, _ = follow(attacker, post(attacker, done.text, {"action": "continue"}))
         assert not (location and "code=" in location)
+
+
+def test_a_password_only_session_cannot_remove_the_second_factor(op: Any) -> None:
+    """The session made by the password, still waiting at its MFA step, must not manage
+    factors on /account/mfa (it would strip the second step with the password alone)."""
+    user, victim, _secret, _codes = signed_in_with_totp(op)
+    (factor_id,) = factor_ids(victim.http.get(f"{op.url}/account/mfa").text)
+    attacker = Browser(op.url)
+    result, _ = login(op, attacker, op.factory.gen_client(), user, acr_values="mfa")
+    mfa_page(result)  # stopped at the second step: the password only
+    page = attacker.http.get(f"{op.url}/account/mfa").text
+    token = hidden_inputs(page).get("csrf_token") or hidden_inputs(result.page)["csrf_token"]
+    attacker.http.post(f"{op.url}/account/mfa/factors/{factor_id}/remove",
+                       data={"csrf_token": token})  # fmt: skip
+    assert factor_ids(victim.http.get(f"{op.url}/account/mfa").text) == [factor_id]
+
+
+def test_a_password_only_session_cannot_add_an_authenticator(op: Any) -> None:
+    user, victim, _secret, _codes = signed_in_with_totp(op)
+    attacker = Browser(op.url)
+    result, _ = login(op, attacker, op.factory.gen_client(), user, acr_values="mfa")
+    token = hidden_inputs(mfa_page(result))["csrf_token"]
+    url = f"{op.url}/account/mfa/totp"
+    started = attacker.http.post(url, data={"csrf_token": token})
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', started.text)
+    if secret is not None:
+        fields = hidden_inputs(started.text)
+        attacker.http.post(url, data={**fields, "code": pyotp.TOTP(secret.group(1)).now()})
+    assert len(factor_ids(victim.http.get(f"{op.url}/account/mfa").text)) == 1
