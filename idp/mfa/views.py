@@ -14,6 +14,8 @@ from werkzeug.wrappers import Response
 
 from idp.audit import events
 from idp.audit import service as audit
+from idp.core import clock
+from idp.core.crypto import random_token, sha256_hex
 from idp.extensions import db, services
 from idp.flows import cookies
 from idp.flows import service as flows
@@ -155,6 +157,9 @@ def passed_step(row, session_row, user, kind: str, remember: bool) -> Response: 
     svc = services()
     svc.shields.on_success(user.email, request_origin().ip or "")
     flow.complete(row, session_row, kind)
+    # S-SS-03: a new session id at step-up; the cookie the password login set stops working.
+    session_cookie = random_token(32)
+    session_row.id_hash = sha256_hex(session_cookie)
     audit.record(db.session, events.MFA_SUCCESS, f"Second factor passed ({kind})",
                  request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip
     value = None
@@ -164,6 +169,7 @@ def passed_step(row, session_row, user, kind: str, remember: bool) -> Response: 
     params = dict(row.params)
     db.session.commit()
     resp = redirect("/authorize?" + urlencode(params), code=303)
+    cookies.put(resp, cookies.session(), session_cookie, session_row.expires_at - clock.now())
     if value:
         cookies.put(resp, flow.remember_cookie(), value, days * 86400)
     return resp

@@ -62,3 +62,24 @@ def test_a_password_only_session_cannot_add_an_authenticator(op: Any) -> None:
         fields = hidden_inputs(started.text)
         attacker.http.post(url, data={**fields, "code": pyotp.TOTP(secret.group(1)).now()})
     assert len(factor_ids(victim.http.get(f"{op.url}/account/mfa").text)) == 1
+
+
+def test_the_session_cookie_is_rotated_at_the_mfa_step(op: Any, clock: Any) -> None:
+    """S-SS-03: the session id changes at MFA step-up and the old one is dead, so a cookie
+    planted (or read) before the second factor never carries it."""
+    user, _victim, secret, _codes = signed_in_with_totp(op)
+    browser = Browser(op.url)
+    result, _ = login(op, browser, op.factory.gen_client(), user, acr_values="mfa")
+    page = mfa_page(result)
+    before = browser.http.cookies.get("idp_session")
+    assert before
+    clock.advance(31)
+    resp = post(browser, page, {"action": "totp", "code": pyotp.TOTP(secret).at(clock.now())})
+    location, _ = follow(browser, resp)
+    assert location and "code=" in location
+    after = browser.http.cookies.get("idp_session")
+    assert after and after != before
+    stale = Browser(op.url)
+    stale.http.cookies.set("idp_session", before)
+    assert stale.http.get(f"{op.url}/account/sessions").status_code == 401
+    assert browser.http.get(f"{op.url}/account/mfa").status_code == 200
