@@ -17,7 +17,7 @@ from idp.flows.views import bp, request_origin
 
 @bp.route("/account/sessions", methods=["GET"])
 def account_sessions() -> Response:
-    current = flows.current_session(db.session, request.cookies.get(cookies.session()))
+    current = flows.account_session(db.session, request.cookies.get(cookies.session()))
     if current is None:
         resp = make_response(render_template("account_signed_out.html"), 401)
     else:
@@ -35,7 +35,7 @@ def account_sessions() -> Response:
 
 @bp.route("/account/sessions/<sid>/end", methods=["POST"])
 def end_account_session(sid: str) -> Response:
-    current = flows.current_session(db.session, request.cookies.get(cookies.session()))
+    current = flows.account_session(db.session, request.cookies.get(cookies.session()))
     if current is None:
         return redirect(url_for("flows.account_sessions"), code=303)
     if flows.end_one_session(db.session, current.user_id, sid[:64]):
@@ -54,7 +54,7 @@ def end_account_session(sid: str) -> Response:
 @bp.route("/account/consents/<client_id>/revoke", methods=["POST"])
 def revoke_account_consent(client_id: str) -> Response:
     """The user withdraws an application's access; its tokens stop working."""
-    current = flows.current_session(db.session, request.cookies.get(cookies.session()))
+    current = flows.account_session(db.session, request.cookies.get(cookies.session()))
     if current is None:
         return redirect(url_for("flows.account_sessions"), code=303)
     try:

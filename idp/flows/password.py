@@ -104,7 +104,7 @@ def _token_owner(value: str) -> str:
 @bp.route("/account/password", methods=["GET", "POST"])
 def change_password() -> Response:
     svc = services()
-    current = flows.current_session(db.session, request.cookies.get(cookies.session()))
+    current = flows.account_session(db.session, request.cookies.get(cookies.session()))
     if current is None:
         return redirect(url_for("flows.account_sessions"), code=303)
     user = db.session.get(User, current.user_id)

@@ -157,3 +157,17 @@ def end_one_session(session: Session, user_id: str, sid: str) -> bool:
         .values(ended_at=clock.now())
     )
     return bool(result.rowcount)
+
+
+def account_session(session: Session, cookie_value: str | None) -> LoginSession | None:
+    """The session, for the account pages (sessions, apps, password): a user with a second
+    factor must have passed it in this session. The session a password login creates while it
+    waits at the MFA step is not enough to change the password or end other sessions."""
+    from idp.mfa.service import factors
+
+    current = current_session(session, cookie_value)
+    if current is None or "mfa" in (current.amr or []):
+        return current
+    if any(f.kind != "email" for f in factors(session, current.user_id)):
+        return None
+    return current

@@ -112,7 +112,9 @@ def enrol(
         raise PushError(400, "the ticket is unknown, used or expired")
     if session.get(PushDevice, device_id) is not None:
         raise PushError(409, "this key is already enrolled")
-    ticket = session.scalar(select(PushTicket).where(PushTicket.device_id == device_id))
+    # the ticket just claimed, by its own digest: an earlier ticket of a re-enrolled key could
+    # name another user
+    ticket = session.get(PushTicket, box.digest(str(body.get("ticket", ""))[:64]))
     assert ticket is not None
     factor = Factor(id="fac_" + random_token(12), user_id=ticket.user_id, kind="push",
                     name="Push device", data={"device_id": device_id}, confirmed=True,
@@ -136,7 +138,11 @@ def _check_webhook(url: str, config: Mapping[str, Any]) -> str:
     if not hosts or len(url) > 512 or parts.scheme not in {"http", "https"}:
         raise PushError(400, "webhooks are not allowed here (MFA_PUSH_WEBHOOK_HOSTS)")
     host = (parts.hostname or "").lower()
-    if not http._host_allowed(host, parts.port or (443 if parts.scheme == "https" else 80), hosts):
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port out of range or not a number
+        raise PushError(400, "the webhook URL is malformed") from None
+    if not http._host_allowed(host, port, hosts):
         raise PushError(400, "this webhook host is not allowed (MFA_PUSH_WEBHOOK_HOSTS)")
     return url
 

@@ -148,9 +148,18 @@ def verify_code(session: Session, box: SecretBox, user_id: str, factor_id: str, 
             OneTimeCode.used_at.is_(None),
         )
     )
-    if row is None or row.expires_at <= clock.now() or row.attempts >= EMAIL_CODE_ATTEMPTS:
+    if row is None or row.expires_at <= clock.now():
         return False
-    row.attempts += 1
+    # the attempt is counted in the database before the code is compared, so concurrent
+    # guesses cannot exceed the limit between a read and a write
+    counted = session.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.id == row.id, OneTimeCode.attempts < EMAIL_CODE_ATTEMPTS)
+        .values(attempts=OneTimeCode.attempts + 1),
+        execution_options={"synchronize_session": False},
+    )
+    if getattr(counted, "rowcount", 0) != 1:
+        return False
     if not box.verify(f"{factor_id}:{code.strip()}", row.digest):
         return False
     claimed = session.execute(

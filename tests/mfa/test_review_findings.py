@@ -83,3 +83,33 @@ def test_the_session_cookie_is_rotated_at_the_mfa_step(op: Any, clock: Any) -> N
     stale.http.cookies.set("idp_session", before)
     assert stale.http.get(f"{op.url}/account/sessions").status_code == 401
     assert browser.http.get(f"{op.url}/account/mfa").status_code == 200
+
+
+def test_password_only_session_cannot_change_the_password_or_end_sessions(op: Any) -> None:
+    """Stopped at the MFA step, a password holder must not lock the owner out either."""
+    from tests.mfa.test_totp import enrol
+
+    client, user = op.factory.gen_client(), op.factory.gen_user()
+    owner = Browser(op.url)
+    result, _ = login(op, owner, client, user, acr_values="mfa")
+    enrol(owner, mfa_page(result))
+    attacker = Browser(op.url)
+    result, _ = login(op, attacker, client, user)
+    mfa_page(result)  # the password worked; the second factor is still to come
+    sessions = attacker.http.get(f"{op.url}/account/sessions")
+    assert sessions.status_code == 401
+    page = attacker.http.get(f"{op.url}/account/password", allow_redirects=False)
+    assert page.status_code == 303
+    csrf = hidden_inputs(mfa_page(result)).get("csrf_token", "")
+    changed = attacker.http.post(
+        f"{op.url}/account/password",
+        data={
+            "csrf_token": csrf,
+            "current_password": user.password,
+            "new_password": "attacker chose this 4242",
+        },
+        allow_redirects=False,
+    )
+    assert changed.status_code == 303
+    # the owner's own session (which passed MFA) still works
+    assert owner.http.get(f"{op.url}/account/sessions").status_code == 200
