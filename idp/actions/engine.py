@@ -132,16 +132,19 @@ class ActionsEngine:
         except FileNotFoundError:
             return 0.0
 
-    def chain(self, trigger_id: str, session: Session | None = None) -> list[Link]:
-        """The bound chain. ``session``: the caller's open session, used for the (read-only)
-        load, since a second transaction would wait on SQLite's one writer."""
+    def chain(
+        self, trigger_id: str, session: Session | Callable[[], Session] | None = None
+    ) -> list[Link]:
+        """The bound chain. ``session``: the caller's session (or a function giving it, so a
+        hot path that hits the cache never creates one), used for the read-only load, since
+        a second transaction would wait on SQLite's one writer."""
         stamp = self._stamp()
         ttl = float(self.config["ACTIONS_CHAIN_CACHE_SECONDS"])
         cached = self._chains.get(trigger_id)
         if cached and cached[1] == stamp and time.monotonic() - cached[0] < ttl:
             return cached[2]
         if session is not None:
-            links = self._load(session, trigger_id)
+            links = self._load(session() if callable(session) else session, trigger_id)
         else:
             with self.transaction() as own:
                 links = self._load(own, trigger_id)
@@ -178,7 +181,9 @@ class ActionsEngine:
         ]
 
     # ------------------------------------------------------------------ running
-    def has_chain(self, trigger_id: str, session: Session | None = None) -> bool:
+    def has_chain(
+        self, trigger_id: str, session: Session | Callable[[], Session] | None = None
+    ) -> bool:
         return bool(self.chain(trigger_id, session))
 
     def run(

@@ -307,7 +307,8 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         svc = services()
         client = self.request.client
-        if svc.actions.has_chain("credentials-exchange", db.session):
+        # a function, not db.session: the hot path must not even create a session
+        if svc.actions.has_chain("credentials-exchange", lambda: db.session):
             db.commit_if_used()  # reads only so far; the chain uses its own transactions
             return self._token_after_actions(svc, client)
         key = (client.client_id, self.request.audience, self.request.granted_scope)
