@@ -71,7 +71,9 @@ def enrol(uid: str) -> Response:
     mfa_page = f"/interaction/{row.uid}/mfa"
     enrolled = bool(((row.data or {}).get("mfa") or {}).get("enrolled"))
     if action == "continue" and enrolled:
-        return passed_step(row, session_row, user, phone.KIND, remember=False)
+        # the kind enrolled in this login, whichever page's "continue" is posted (amr)
+        kind = ((row.data or {}).get("mfa") or {}).get("kind", phone.KIND)
+        return passed_step(row, session_row, user, kind, remember=False)
     if mfa.factors(db.session, user.id):
         return error_page("This sign-in cannot continue", "Go back to the application.", 400)
     common = {"action": request.path, "back": mfa_page}
@@ -91,7 +93,7 @@ def enrol(uid: str) -> Response:
         ):
             codes = mfa.new_recovery_codes(db.session, svc.box, user.id)
             data = dict(row.data or {})
-            data["mfa"] = {**data.get("mfa", {}), "enrolled": True}
+            data["mfa"] = {**data.get("mfa", {}), "enrolled": True, "kind": phone.KIND}
             row.data = data
             audit.record(db.session, events.MFA_ENROLLED, "Phone enrolled", request_origin(),
                          user_id=user.id, client_id=row.client_id)  # fmt: skip

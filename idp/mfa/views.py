@@ -115,8 +115,10 @@ def _challenge(row, session_row, user, factors, action, config) -> Response:  # 
 def _enrol(row, session_row, user, action) -> Response:  # type: ignore[no-untyped-def]
     svc = services()
     target = f"/interaction/{row.uid}/mfa"
-    if action == "continue" and (row.data or {}).get("mfa", {}).get("enrolled"):
-        return passed_step(row, session_row, user, "totp", remember=False)
+    state = (row.data or {}).get("mfa", {})
+    if action == "continue" and state.get("enrolled"):
+        # the kind enrolled in this login, whichever page's "continue" is posted (amr)
+        return passed_step(row, session_row, user, state.get("kind", "totp"), remember=False)
     if action == "enroll_totp":
         factor_id = request.form.get("factor_id", "")[:40]
         pending = next(
@@ -129,7 +131,7 @@ def _enrol(row, session_row, user, action) -> Response:  # type: ignore[no-untyp
         ):
             codes = mfa.new_recovery_codes(db.session, svc.box, user.id)
             data = dict(row.data or {})
-            data["mfa"] = {**data.get("mfa", {}), "enrolled": True}
+            data["mfa"] = {**data.get("mfa", {}), "enrolled": True, "kind": "totp"}
             row.data = data
             audit.record(db.session, events.MFA_ENROLLED, "Authenticator app enrolled",
                          request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip

@@ -113,3 +113,30 @@ def test_password_only_session_cannot_change_the_password_or_end_sessions(op: An
     assert changed.status_code == 303
     # the owner's own session (which passed MFA) still works
     assert owner.http.get(f"{op.url}/account/sessions").status_code == 200
+
+
+def test_amr_names_the_factor_enrolled_whichever_continue_is_posted(op: Any) -> None:
+    from tests.helpers import jwt_parts
+    from tests.mfa.test_totp import tokens_from
+
+    client, user = op.factory.gen_client(), op.factory.gen_user()
+    browser = Browser(op.url)
+    result, verifier = login(op, browser, client, user, acr_values="mfa")
+    page = mfa_page(result)
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page)
+    assert secret
+    done = post(browser, page, {"action": "enroll_totp",
+                                "factor_id": hidden_inputs(page)["factor_id"],
+                                "code": pyotp.TOTP(secret.group(1)).now()})  # fmt: skip
+    assert done.status_code == 200
+    uid = re.search(r'action="/interaction/([^/]+)/mfa"', done.text)
+    assert uid
+    resp = browser.http.post(
+        f"{op.url}/interaction/{uid.group(1)}/mfa/phone",
+        data={"csrf_token": hidden_inputs(done.text)["csrf_token"], "action": "continue"},
+        allow_redirects=False,
+    )
+    location, _ = follow(browser, resp)
+    assert location and "code=" in location
+    claims = jwt_parts(tokens_from(op, client, location, verifier)["id_token"])[1]
+    assert "otp" in claims["amr"] and "sms" not in claims["amr"]
