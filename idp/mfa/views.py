@@ -90,6 +90,11 @@ def _challenge(row, session_row, user, factors, action, config) -> Response:  # 
         return _page("mfa_challenge.html", **view)
     preparing = next((k.prepare[action] for k in offered if action in k.prepare), None)
     if preparing is not None:
+        # A blocked user gets nothing sent: no mail, text or push prompt to the owner (push
+        # fatigue, SMS pumping) while someone is guessing at this step.
+        if svc.shields.is_blocked(user.email, ip):
+            return _page("mfa_challenge.html", 429,
+                         **{**view, "error": "Too many attempts. Try again later."})  # fmt: skip
         notice = preparing(db.session, user, state)
         row.data = {**(row.data or {}), "mfa": state}
         db.session.commit()

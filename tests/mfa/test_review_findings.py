@@ -140,3 +140,28 @@ def test_amr_names_the_factor_enrolled_whichever_continue_is_posted(op: Any) -> 
     assert location and "code=" in location
     claims = jwt_parts(tokens_from(op, client, location, verifier)["id_token"])[1]
     assert "otp" in claims["amr"] and "sms" not in claims["amr"]
+
+
+def test_nothing_is_sent_to_the_owner_while_the_step_is_blocked(op: Any) -> None:
+    """Guessing codes until the block must not let the guesser keep mailing the owner."""
+    import time
+    from pathlib import Path
+
+    from tests.mfa.test_totp import enrol
+
+    client, user = op.factory.gen_client(), op.factory.gen_user()
+    owner = Browser(op.url)
+    result, _ = login(op, owner, client, user, acr_values="mfa")
+    enrol(owner, mfa_page(result))
+    attacker = Browser(op.url)
+    result, _ = login(op, attacker, client, user, acr_values="mfa")
+    page = mfa_page(result)
+    for _ in range(10):
+        page = post(attacker, page, {"action": "totp", "code": "000000"}).text
+    outbox = Path(op.app.instance_path) / "outbox"
+    before = len(list(outbox.glob("*"))) if outbox.exists() else 0
+    refused = post(attacker, page, {"action": "send_email"})
+    assert refused.status_code == 429
+    time.sleep(0.3)  # mail leaves in the background: give it the chance to (not) arrive
+    after = len(list(outbox.glob("*"))) if outbox.exists() else 0
+    assert after == before
