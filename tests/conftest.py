@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,18 +95,29 @@ def _free_server(app_builder: Any) -> tuple[Flask, BaseWSGIServer]:
     return app, server
 
 
+@contextmanager
+def serving(app_builder: Callable[[int], Flask]) -> Iterator[LiveServer]:
+    """Serve ``app_builder(port)`` on a free loopback port in a thread; afterwards stop it, its
+    sandboxes and its database pool."""
+    app, server = _free_server(app_builder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app, server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        with app.app_context():
+            services().actions.close()
+            db.engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One fresh server per test module (a server per test would dominate the run time)."""
     tmp = tmp_path_factory.mktemp("instance")
-    app, server = _free_server(lambda port: build_app(tmp, port))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(app, server)
-    server.shutdown()
-    with app.app_context():
-        services().actions.close()
-        db.engine.dispose()
+    with serving(lambda port: build_app(tmp, port)) as server:
+        yield server
 
 
 @pytest.fixture

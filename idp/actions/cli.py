@@ -268,32 +268,14 @@ def list_(ctx: Ctx, trigger: str | None) -> None:
 def test(ctx: Ctx, name: str, version: int | None, event_file: Path | None) -> None:
     """Run the draft (or a version) against the trigger's sample event or --event FILE."""
     from idp.actions import service
-    from idp.actions.engine import Link, run_test
+    from idp.actions.engine import link_for_test, run_test
     from idp.extensions import services
 
     event = json.loads(event_file.read_text()) if event_file else None
     with ctx.session() as s, _errors():
         svc = services()
         action = service.get_action(s, name)
-        code, deps = action.code, None
-        if version is not None:
-            row = next((v for v in service.versions(s, action) if v.number == version), None)
-            if row is None:
-                raise click.ClickException(f"{name} has no version {version}")
-            code = row.code
-            deps = svc.actions.deps_root / row.deps_dir if row.deps_dir else None
-        link = Link(
-            action_id=action.id,
-            name=action.name,
-            version=version or 0,
-            code=code,
-            deps=deps,
-            allowed_hosts=tuple(action.allowed_hosts),
-            configuration=dict(action.configuration),
-            timeout_ms=action.timeout_ms,
-            allowed_to_fail=False,
-            secrets=service.secrets_of(s, svc.box, action.id),
-        )
+        link = link_for_test(s, svc.box, svc.actions.deps_root, action, version)
         trigger_id = action.trigger
         s.commit()  # never hold the database's write lock while an action runs
         try:

@@ -417,3 +417,34 @@ def run_test(
         "duration_ms": round(outcome.ms, 2),
         "error": record.error,
     }
+
+
+def link_for_test(
+    session: Session, box: SecretBox, deps_root: Path, action: Action, number: int | None
+) -> Link:
+    """What the test runner runs: the draft, or deployed version ``number``."""
+    from idp.actions.service import NotFound
+
+    code, deps = action.code, None
+    if number is not None:
+        version = session.scalar(
+            select(ActionVersion).where(
+                ActionVersion.action_id == action.id, ActionVersion.number == number
+            )
+        )
+        if version is None:
+            raise NotFound(f"{action.name!r} has no version {number}")
+        code = version.code
+        deps = deps_root / version.deps_dir if version.deps_dir else None
+    return Link(
+        action_id=action.id,
+        name=action.name,
+        version=number or 0,
+        code=code,
+        deps=deps,
+        allowed_hosts=tuple(action.allowed_hosts),
+        configuration=dict(action.configuration),
+        timeout_ms=action.timeout_ms,
+        allowed_to_fail=False,
+        secrets=secrets_of(session, box, action.id),
+    )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from idp.actions import service as actions
 from idp.actions import triggers
-from idp.actions.engine import Link
+from idp.actions.engine import Link, link_for_test
 from idp.actions.models import Action, ActionBinding, ActionExecution, ActionSecret, ActionVersion
 from idp.core.crypto import SecretBox
 from idp.management.schemas import ActionInput, BindingInput, Ref, SecretInput
@@ -164,23 +164,9 @@ def test_link(
     session: Session, box: SecretBox, deps_root: Path, action: Action, number: int | None
 ) -> Link:
     """What the test runner runs: the draft, or a deployed version (as ``idp actions test``)."""
-    code, deps = action.code, None
     if number is not None:
-        version = get_version(session, action, str(number))
-        code = version.code
-        deps = deps_root / version.deps_dir if version.deps_dir else None
-    return Link(
-        action_id=action.id,
-        name=action.name,
-        version=number or 0,
-        code=code,
-        deps=deps,
-        allowed_hosts=tuple(action.allowed_hosts),
-        configuration=dict(action.configuration),
-        timeout_ms=action.timeout_ms,
-        allowed_to_fail=False,
-        secrets=actions.secrets_of(session, box, action.id),
-    )
+        number = get_version(session, action, str(number)).number
+    return link_for_test(session, box, deps_root, action, number)
 
 
 def redact(value: Any, secrets: dict[str, str]) -> Any:

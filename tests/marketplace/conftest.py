@@ -14,8 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from idp.cli import main
-from idp.extensions import db, services
-from tests.conftest import TEST_DB_URL, LiveServer, _free_server, build_app
+from tests.conftest import TEST_DB_URL, LiveServer, build_app, serving
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +22,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """Like tests/conftest.py's, with 127.0.0.1 allowed to actions (the receiver is there):
     the SSRF guard otherwise refuses loopback and plain http, as it must in production."""
     tmp = tmp_path_factory.mktemp("instance")
-    app, server = _free_server(
+    with serving(
         lambda port: build_app(tmp, port, ACTIONS_ALLOW_PRIVATE_NETWORKS="127.0.0.1/32")
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(app, server)
-    server.shutdown()
-    with app.app_context():
-        services().actions.close()
-        db.engine.dispose()
+    ) as server:
+        yield server
 
 
 def cli() -> CliRunner:

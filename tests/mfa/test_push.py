@@ -23,8 +23,7 @@ import requests
 from joserfc.jwk import ECKey
 
 from idp.authenticator import client as device_client
-from idp.extensions import db, services
-from tests.conftest import LiveServer, _free_server, build_app
+from tests.conftest import LiveServer, build_app, serving
 from tests.helpers import Browser, hidden_inputs, jwt_parts
 from tests.mfa.test_totp import follow, login, mfa_page, post, tokens_from
 
@@ -36,14 +35,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = {"MFA_PUSH_WEBHOOK_HOSTS": "127.0.0.1",
                 "MFA_PUSH_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
                 "MFA_PUSH_LONG_POLL_SECONDS": 20}  # fmt: skip
-    app, server = _free_server(lambda port: build_app(tmp, port, **settings))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(app, server)
-    server.shutdown()
-    with app.app_context():
-        services().actions.close()
-        db.engine.dispose()
+    with serving(lambda port: build_app(tmp, port, **settings)) as server:
+        yield server
 
 
 def cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -23,11 +23,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from idp.extensions import db, services
+from idp.extensions import db
 from idp.flows.models import Interaction
 from idp.identity.models import User
 from idp.mfa import webauthn as wa
-from tests.conftest import LiveServer, _free_server, build_app
+from tests.conftest import LiveServer, build_app, serving
 from tests.helpers import Browser, auth_params, hidden_inputs, jwt_parts, pkce, redeem
 from tests.mfa.soft_authenticator import SoftAuthenticator, b64u
 from tests.mfa.test_totp import follow
@@ -171,14 +171,8 @@ def test_rp_is_the_issuer() -> None:
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server whose issuer is http://localhost:PORT (RP ID "localhost")."""
     tmp = tmp_path_factory.mktemp("webauthn")
-    app, server = _free_server(lambda port: build_app(tmp, port, ISSUER=f"http://localhost:{port}"))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(app, server)
-    server.shutdown()
-    with app.app_context():
-        services().actions.close()
-        db.engine.dispose()
+    with serving(lambda port: build_app(tmp, port, ISSUER=f"http://localhost:{port}")) as server:
+        yield server
 
 
 class _Callback(BaseHTTPRequestHandler):

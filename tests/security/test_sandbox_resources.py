@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,8 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from idp.extensions import db, services
-from tests.conftest import LiveServer, _free_server, build_app
+from tests.conftest import LiveServer, build_app, serving
 from tests.helpers import jwt_parts
 from tests.security.test_sandbox import (
     ENTRY,
@@ -179,14 +177,8 @@ def other(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     its own folder: on PostgreSQL, building it would reset the schema under ``op``."""
     tmp = tmp_path_factory.mktemp("other-instance")
     database = f"sqlite:///{tmp / 'idp.sqlite3'}"
-    app, server = _free_server(lambda port: build_app(tmp, port, DATABASE_URL=database))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(app, server)
-    server.shutdown()
-    with app.app_context():
-        services().actions.close()
-        db.engine.dispose()
+    with serving(lambda port: build_app(tmp, port, DATABASE_URL=database)) as server:
+        yield server
 
 
 def test_spinning_actions_do_not_hold_up_other_logins(op: Any, other: LiveServer) -> None:
