@@ -51,10 +51,10 @@ LIBC = ctypes.CDLL(None, use_errno=True)
 NR = {
     "x86_64": {"pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
                "rt_sigqueueinfo": 129, "process_vm_readv": 310, "shmget": 29, "msgget": 68,
-               "socket": 41},
+               "socket": 41, "ptrace": 101},
     "aarch64": {"pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
                 "rt_sigqueueinfo": 138, "process_vm_readv": 270, "shmget": 194, "msgget": 186,
-                "socket": 198},
+                "socket": 198, "ptrace": 117},
 }[os.uname().machine]
 
 
@@ -310,7 +310,8 @@ def test_host_processes_are_invisible(op: Any) -> None:
     )
     assert seen["self"] in seen["pids"]
     assert seen["ppid"] == 1  # the zygote is the namespace's init: nothing above it is visible
-    assert len(seen["pids"]) <= 3, seen  # the zygote, this execution, at most one finishing
+    # the zygote, this execution, the zygote's spare, at most one finishing
+    assert len(seen["pids"]) <= 4, seen
     for pid, cmdline in seen["cmdlines"].items():
         assert "/sandbox/runtime/bootstrap.py" in cmdline or "No such" in cmdline, (pid, cmdline)
         assert "pytest" not in cmdline
@@ -677,6 +678,64 @@ def test_the_zygote_is_not_dumpable(op: Any) -> None:
         assert seen[what].startswith("PermissionError"), (what, seen[what])
 
 
+def test_an_execution_cannot_reach_the_spare_that_runs_the_next_one(op: Any) -> None:
+    """The zygote forks the next execution's process ahead of time (its spare). An execution
+    sees it in /proc but can neither read nor write its memory, take its descriptors (the
+    socket its order arrives on), stop it, or trace it; the next execution runs untouched."""
+    sandboxed(op, "pass")
+    seen = report(
+        sandboxed(
+            op,
+            """
+            import time
+            me = os.getpid()
+            def status(pid):
+                fields = dict(l.split(":", 1) for l in read(f"/proc/{pid}/status").splitlines() if ":" in l)
+                return fields["State"].strip()[0], fields["Seccomp_filters"].strip()
+            def waiting():  # the spare: alive, bound by the zygote's filter alone
+                found = []
+                for p in os.listdir("/proc"):
+                    if p.isdigit() and int(p) not in (1, me):
+                        got = attempt(status, p)
+                        if got.startswith("ok") and "'Z'" not in got and "'1')" in got:
+                            found.append(int(p))
+                return found
+            for _ in range(300):
+                spares = waiting()
+                if spares:
+                    break
+                time.sleep(0.01)
+            def open_rw(path):
+                os.close(os.open(path, os.O_RDWR))
+            tried = {}
+            for pid in spares:
+                tried[pid] = {
+                    "mem-rw": attempt(open_rw, f"/proc/{pid}/mem"),
+                    "mem-read": attempt(read, f"/proc/{pid}/mem"),
+                    **{  # fd numbers can be listed; what they are and hold cannot be had
+                        f"fd{fd}-{how}": attempt(do, f"/proc/{pid}/fd/{fd}")
+                        for fd in ("0", "1", "2", "3", "4")
+                        for how, do in (("link", os.readlink), ("open", read))
+                    },
+                    "getfd": attempt(lambda: syscall("pidfd_getfd", syscall("pidfd_open", pid, 0), 4, 0)),
+                    "ptrace": attempt(syscall, "ptrace", 16, pid, 0, 0),  # PTRACE_ATTACH
+                    "stop": attempt(os.kill, pid, 19),
+                }
+            api.access_token.set_custom_claim("r", {"spares": spares, "tried": tried})
+            """,
+        )
+    )
+    assert seen["spares"], "no spare was waiting: the attack reached nothing"
+    for pid, results in seen["tried"].items():
+        for what, result in results.items():
+            assert refused(result), (pid, what, result)
+    secret = "next-" + secrets.token_hex(16)
+    after = sandboxed(
+        op, "api.access_token.set_custom_claim('r', event.secrets.K[::-1])", secrets={"K": secret}
+    )
+    assert report(after) == secret[::-1]
+
+
 def wait_for_executions(zygote: Zygote, count: int, timeout: float = 10.0) -> None:
     """Wait until the zygote (seen from the host) has ``count`` execution children."""
     import time
@@ -690,12 +749,24 @@ def wait_for_executions(zygote: Zygote, count: int, timeout: float = 10.0) -> No
 
 
 def execution_pids(zygote: Zygote) -> list[int]:
-    """Host pids of the running executions: bwrap -> zygote (pid 1 inside) -> executions."""
+    """Host pids of the running executions: bwrap -> zygote (pid 1 inside) -> executions.
+    The zygote's spare (a child waiting for its order, bound by the zygote's filter alone)
+    is not one yet."""
     assert zygote.process is not None
     pids: list[int] = []
     for zygote_pid in children(zygote.process.pid):
-        pids += [pid for pid in children(zygote_pid) if not zombie(pid)]
+        pids += [pid for pid in children(zygote_pid) if not zombie(pid) and not spare(pid)]
     return pids
+
+
+def spare(pid: int) -> bool:
+    """A child of the zygote that has no job yet: one seccomp filter (an execution has two)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            status = dict(line.split(":", 1) for line in fh.read().splitlines() if ":" in line)
+    except FileNotFoundError:
+        return False
+    return status.get("Seccomp_filters", "").strip() == "1"
 
 
 def zombie(pid: int) -> bool:

@@ -11,6 +11,10 @@ Zygote protocol (control socket on fd 3, SOCK_SEQPACKET, one message per datagra
                   write end;
   host -> zygote  ``{"kill": id}``;
   zygote exits when the control socket reaches end-of-file (the host went away).
+The zygote keeps one *spare*: a child forked ahead of time that waits, holding nothing, for
+the next run order (passed on over a socket of its own with the two pipes). Forking, the
+costliest step on a small VM, is then off the execution's path; each child still runs one
+execution only and starts from the zygote's memory, never from another execution's.
 Child protocol (JSON lines; the child reads fd 0 and writes fd 1):
   in   one job line ``{"trigger", "code", "event", "secrets", "api", "cache", ...}``;
   out  zero or more ``{"rpc": ...}`` lines, each answered by one line on fd 0;
@@ -134,6 +138,13 @@ DENIED_SYSCALLS = (
     "mq_notify",
     "mq_getsetattr",
 )
+
+
+# The zygote needs these to make, hand work to and stop children and to set their limits; it
+# denies itself the rest of DENIED_SYSCALLS at start. Each child, once its limits are set, adds
+# a second, small filter denying these too (the kernel stacks filters: a child is bound by both).
+# Loading the small one per child costs far less than compiling the whole list per child.
+ZYGOTE_NEEDS = ("clone", "clone3", "kill", "setrlimit", "prlimit64", "setpriority", "socketpair")
 
 
 # ----------------------------------------------------------------------------- child side
@@ -373,15 +384,15 @@ def confine(limits: dict[str, Any]) -> None:
     ):
         resource.setrlimit(getattr(resource, name), (value, value))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    install_filter()
+    install_filter(CHILD_FILTER[0])
 
 
-def build_filter() -> Any:
-    """Built once in the zygote; each child only loads it (a single ``seccomp()`` call)."""
+def build_filter(names: tuple[str, ...]) -> Any:
+    """A deny-list filter; built in the zygote, loaded as precompiled BPF (``install_filter``)."""
     import pyseccomp as seccomp  # bound read-only into the sandbox
 
     deny = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-    for name in DENIED_SYSCALLS:
+    for name in names:
         try:
             deny.add_rule(seccomp.ERRNO(1), name)
         except Exception:  # noqa: BLE001, S112 (a syscall this architecture lacks)
@@ -389,7 +400,7 @@ def build_filter() -> Any:
     return deny
 
 
-CHILD_FILTER: list[Any] = []
+CHILD_FILTER: list[bytes] = []  # the small filter each child adds (ZYGOTE_NEEDS)
 LIBC = [ctypes.CDLL(None)]
 ZYGOTE_SIZE = [0]  # the address space a child starts with (it is the zygote's, forked)
 
@@ -409,9 +420,8 @@ def export_filter(deny: Any) -> bytes:
         os.close(read_end)
 
 
-def install_filter() -> None:
-    """no_new_privs + SECCOMP_MODE_FILTER with the precompiled program: two prctl calls."""
-    program = CHILD_FILTER[1]
+def install_filter(program: bytes) -> None:
+    """no_new_privs + SECCOMP_MODE_FILTER with a precompiled program: two prctl calls."""
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
     if LIBC[0].prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
@@ -479,40 +489,31 @@ def zygote() -> None:
         sys.path.insert(0, sys.argv[2])
     # No /etc/ld.so.cache and no /tmp in here: name the libraries instead of searching.
     ctypes.util.find_library = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}.get  # type: ignore[assignment]
-    CHILD_FILTER.append(build_filter())
-    CHILD_FILTER.append(export_filter(CHILD_FILTER[0]))
+    zygote_only = tuple(name for name in DENIED_SYSCALLS if name not in ZYGOTE_NEEDS)
+    install_filter(export_filter(build_filter(zygote_only)))
+    CHILD_FILTER.append(export_filter(build_filter(ZYGOTE_NEEDS)))
     ZYGOTE_SIZE[0] = _address_space()
 
     # Children only read the zygote's objects: keep the collector from touching (and so
     # copying) every page of them after each fork.
     gc.freeze()
+    spare = Spare.fork(control)
     while True:
         timeout = 0.05 if children else None
         ready, _, _ = select.select([control], [], [], timeout)
         if ready:
-            fds = array.array("i")
-            message, ancdata, _, _ = control.recvmsg(4096, socket.CMSG_SPACE(2 * fds.itemsize))
-            if not message:
+            request, fds = receive(control)
+            if request is None:
                 os._exit(0)
-            for level, kind, data in ancdata:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-            request = json.loads(message)
             if "kill" in request:
                 pid = by_id.get(request["kill"])
                 if pid:
                     _kill(pid)
             elif "run" in request and len(fds) == 2:
-                pid = os.fork()
-                if pid == 0:
-                    gc.disable()  # one short execution: nothing worth collecting
-                    control.close()
-                    os.dup2(fds[0], 0)
-                    os.dup2(fds[1], 1)
-                    os.closerange(2, 1 << 16)
-                    os.open("/dev/null", os.O_WRONLY)  # fd 2
-                    os.setsid()
-                    run_child(request)
+                pid = spare.hand_over(request, fds) if spare else 0
+                spare = None
+                if not pid:
+                    pid = start_child(control, request, fds)
                 for fd in fds:
                     os.close(fd)
                 children[pid] = (request["run"], time.monotonic() + float(request["timeout"]))
@@ -520,6 +521,8 @@ def zygote() -> None:
             else:
                 for fd in fds:
                     os.close(fd)
+        if spare is None:
+            spare = Spare.fork(control)  # while the execution runs on the other core
         now = time.monotonic()
         for pid, (run_id, deadline) in list(children.items()):
             if now > deadline:
@@ -528,6 +531,84 @@ def zygote() -> None:
             if done:
                 del children[pid]
                 by_id.pop(run_id, None)
+
+
+def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    """One order and the descriptors that came with it; (None, []) at end-of-file."""
+    fds = array.array("i")
+    message, ancdata, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(2 * fds.itemsize))
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    if not message:
+        for fd in fds:
+            os.close(fd)
+        return None, []
+    return json.loads(message), list(fds)
+
+
+def become_execution(request: dict[str, Any], fds: list[int]) -> None:
+    """In a fresh child: the job's pipes on fds 0 and 1, nothing else open; run it; exit."""
+    os.dup2(fds[0], 0)
+    os.dup2(fds[1], 1)
+    os.closerange(2, 1 << 16)
+    os.open("/dev/null", os.O_WRONLY)  # fd 2
+    run_child(request)
+
+
+def start_child(control: socket.socket, request: dict[str, Any], fds: list[int]) -> int:
+    """Fork a child for this order now (no spare was ready)."""
+    pid = os.fork()
+    if pid == 0:
+        gc.disable()  # one short execution: nothing worth collecting
+        control.close()
+        os.setsid()
+        become_execution(request, fds)
+    return pid
+
+
+class Spare:
+    """A child forked ahead of its order. It holds no job, no secret and no pipe until
+    ``hand_over``; then it is an execution like any other, and the zygote forks the next."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock
+
+    @classmethod
+    def fork(cls, control: socket.socket) -> Spare | None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:  # RLIMIT or memory: run on demand instead
+            ours.close()
+            theirs.close()
+            return None
+        if pid == 0:
+            gc.disable()
+            control.close()
+            ours.close()
+            os.setsid()
+            request, fds = receive(theirs)
+            if request is None or len(fds) != 2:
+                os._exit(0)  # the zygote went away, or sent no job
+            theirs.close()
+            become_execution(request, fds)
+        theirs.close()
+        return cls(pid, ours)
+
+    def hand_over(self, request: dict[str, Any], fds: list[int]) -> int:
+        """The spare's pid once it has the order, 0 if it could not take it (it is reaped)."""
+        try:
+            ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+            self.sock.sendmsg([json.dumps(request).encode()], ancillary)
+            return self.pid
+        except OSError:
+            _kill(self.pid)
+            os.waitpid(self.pid, 0)
+            return 0
+        finally:
+            self.sock.close()
 
 
 def _kill(pid: int) -> None:
