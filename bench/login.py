@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/login.py [--duration 20] [--concurrency 8]
 
-One login = GET /authorize (303 to the login page), GET the page, POST the form (argon2id
+One login = GET /authorize (the login form; a 303 to it is followed), POST the form (argon2id
 verification, new session; its 303 carries the code, or goes back through /authorize when the
 server sends it there), POST /oauth/token. Consent is skipped (first-party app).
 
@@ -156,12 +156,14 @@ def one_login(base: str, client_id: str, secret: str, email: str, password: str)
         "code_challenge": challenge.rstrip(b"=").decode(),
         "code_challenge_method": "S256",
     }
-    status, headers, _ = http.call("GET", "/authorize?" + urlencode(params))
-    login_path = headers.get("location", "")
-    status, _, page = http.call("GET", login_path)
+    status, headers, page = http.call("GET", "/authorize?" + urlencode(params))
+    if status in (302, 303):  # a server that shows its login form elsewhere
+        status, _, page = http.call("GET", headers.get("location", ""))
+    action = re.search(r'<form method="post" action="(/interaction/[^/"]+/login)"', page)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    if status != 200 or token is None:
+    if status != 200 or token is None or action is None:
         raise RuntimeError(f"no login page: {status}")
+    login_path = action.group(1)
     form = {"csrf_token": token.group(1), "email": email, "password": password}
     status, headers, _ = http.call("POST", login_path, form)
     while not headers.get("location", "").startswith(REDIRECT):  # the OP's own redirects

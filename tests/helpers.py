@@ -46,6 +46,22 @@ def hidden_inputs(page: str) -> dict[str, str]:
     return fields
 
 
+LOGIN_FORM = re.compile(r'<form method="post" action="(/interaction/[^/"]+/login)"')
+
+
+def login_form_action(page: str) -> str | None:
+    """Where the database connection's login form posts, if ``page`` shows one."""
+    found = LOGIN_FORM.search(page)
+    return found.group(1) if found else None
+
+
+def interaction_uid(page: str) -> str:
+    """The interaction a login page belongs to (the page may be shown at /authorize)."""
+    action = login_form_action(page)
+    assert action is not None, "not a login page"
+    return action.split("/")[2]
+
+
 @dataclass
 class AuthResult:
     """Where the OP finally sent the browser: a client redirect, or a page shown by the OP."""
@@ -101,13 +117,14 @@ class Browser:
                     )
                 resp = self.http.get(target, allow_redirects=False)
                 continue
-            if "/interaction/" in resp.url and "/login" in resp.url and resp.status_code == 200:
+            action = login_form_action(resp.text) if resp.status_code == 200 else None
+            if action is not None:  # shown by /authorize itself or by /interaction/<uid>/login
                 login_shown = True
                 if user is None:
                     return AuthResult(resp.status_code, page=resp.text, login_shown=True)
                 fields = hidden_inputs(resp.text)
                 fields.update(email=user.email, password=password or user.password)
-                resp = self.http.post(resp.url, data=fields, allow_redirects=False)
+                resp = self.http.post(self.base + action, data=fields, allow_redirects=False)
                 continue
             if "/interaction/" in resp.url and "/consent" in resp.url and resp.status_code == 200:
                 consent_shown = True

@@ -17,10 +17,12 @@ from idp.core.net import client_ip
 from idp.extensions import db, services
 from idp.flows import cookies
 from idp.flows import service as flows
+from idp.flows.pages import login_page
 from idp.identity import service as identity
 from idp.identity import tokens
 from idp.identity.models import User
 from idp.oauth.authorize import error_page, finish_after_login
+from idp.protection.service import LoginGate
 
 bp = Blueprint("flows", __name__)
 
@@ -44,27 +46,19 @@ def login(uid: str) -> Response:
         assert page is not None
         return page
     svc = services()
-    client = svc.clients.get(row.client_id)
-    app_name = client.name if client else "the application"
     email = row.params.get("login_hint", "")
-    error = None
-    status = 200
     if request.method == "POST":
         email = request.form.get("email", "")[:320]
         password = request.form.get("password", "")[:1024]
         origin = request_origin()
-        retry_after = svc.shields.ip_retry_after(origin.ip or "")
-        if retry_after:
-            return _throttled(origin, row.client_id, retry_after)
-        user = _check_password(email, password, origin, row.client_id)
+        gate = svc.shields.gate(email, origin.ip or "")
+        if gate.ip_retry_after:
+            return _throttled(origin, row.client_id, gate.ip_retry_after)
+        user = _check_password(email, password, origin, row.client_id, gate)
         if user is not None:
             return _logged_in(row, user)
-        error, status = GENERIC_LOGIN_ERROR, 401
-    resp = make_response(
-        render_template("login.html", uid=uid, email=email, error=error, app_name=app_name), status
-    )
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+        return login_page(uid, row.client_id, email, GENERIC_LOGIN_ERROR, 401)
+    return login_page(uid, row.client_id, email)
 
 
 def request_origin() -> audit.Origin:
@@ -74,11 +68,13 @@ def request_origin() -> audit.Origin:
     return audit.Origin(ip, request.headers.get("User-Agent"))
 
 
-def _check_password(email: str, password: str, origin: audit.Origin, client_id: str) -> User | None:
+def _check_password(
+    email: str, password: str, origin: audit.Origin, client_id: str, gate: LoginGate
+) -> User | None:
     """Authenticate through the shields. A blocked pair still pays for a hash and gets the
     same answer as a wrong password (no lockout oracle, S-BF-01/07)."""
     svc, ip = services(), origin.ip or ""
-    if svc.shields.is_blocked(email, ip):
+    if gate.pair_blocked:
         db.session.commit()  # release SQLite's write lock before the hash
         svc.passwords.verify(None, password)
         audit.record(
@@ -93,7 +89,7 @@ def _check_password(email: str, password: str, origin: audit.Origin, client_id: 
         return None
     user = identity.authenticate(db.session, svc.passwords, email, password)
     if user is not None:
-        svc.shields.on_success(email, ip)
+        svc.shields.on_success(email, ip, gate.pair_counted)
         audit.record(
             db.session,
             events.LOGIN_SUCCESS,

@@ -50,7 +50,9 @@ def factors(session: Session, user_id: str, confirmed_only: bool = True) -> list
 
 
 def has_factor(session: Session, user_id: str) -> bool:
-    return bool(factors(session, user_id))
+    """Asked on every login (the adaptive policy): an index probe, no factor is loaded."""
+    first = select(Factor.id).where(Factor.user_id == user_id, Factor.confirmed.is_(True))
+    return session.scalar(first.limit(1)) is not None
 
 
 # ----------------------------------------------------------------------------- TOTP

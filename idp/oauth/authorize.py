@@ -23,6 +23,7 @@ from idp.consent import service as consent
 from idp.extensions import db, services
 from idp.flows import cookies
 from idp.flows import service as flows
+from idp.flows.pages import login_page
 from idp.flows.prompts import ConsentContext, PromptContext, consent_reasons, login_reasons
 from idp.identity.models import User
 from idp.mfa import flow as mfa_flow
@@ -409,14 +410,18 @@ def _tags(done: set[str], fresh_login: bool) -> set[str]:
 
 
 def _start_interaction(client_id: str, params: dict[str, str], prompt: str) -> Response:
-    """Persist the request and send the browser to the page of its first prompt."""
+    """Persist the request and show the page of its first prompt. The login form is answered
+    right here (as Keycloak does), a round trip fewer on every login; it posts to
+    ``/interaction/<uid>/login``, which also serves it again. Consent is a redirect."""
     svc = services()
     browser_secret, row = flows.create_interaction(
         db.session, client_id, params, prompt, svc.config["INTERACTION_TTL"]
     )
     db.session.commit()
-    page = "consent" if prompt.startswith("consent") else "login"
-    resp = redirect(f"/interaction/{row.uid}/{page}", code=303)
+    if prompt.startswith("consent"):
+        resp = redirect(f"/interaction/{row.uid}/consent", code=303)
+    else:
+        resp = login_page(row.uid, client_id, params.get("login_hint", ""))
     cookies.put(resp, cookies.interaction(), browser_secret, svc.config["INTERACTION_TTL"])
     resp.headers["Cache-Control"] = "no-store"
     return resp

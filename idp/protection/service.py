@@ -40,6 +40,15 @@ class Verdict:
     throttled_now: bool = False
 
 
+@dataclass(frozen=True)
+class LoginGate:
+    """What the shields know of a login attempt before its hash, read at once."""
+
+    ip_retry_after: int  # seconds of IP throttling left (0: not throttled)
+    pair_blocked: bool  # this identifier is blocked for this IP
+    pair_counted: bool  # failures of this pair are on record (a success resets them)
+
+
 @dataclass
 class Shields:
     store: CounterStore
@@ -61,6 +70,12 @@ class Shields:
     def ip_retry_after(self, ip: str) -> int:
         return self.store.blocked_for(_ip(ip))
 
+    def gate(self, email: str, ip: str) -> LoginGate:
+        """The IP throttle and the pair's block in one read (a login's hot path)."""
+        pair, by_ip = _pair(email, ip), _ip(ip)
+        found = self.store.look([by_ip, pair])
+        return LoginGate(found.get(by_ip, 0), found.get(pair, 0) > 0, pair in found)
+
     def is_blocked(self, email: str, ip: str) -> bool:
         return self.store.blocked_for(_pair(email, ip)) > 0
 
@@ -74,8 +89,10 @@ class Shields:
             verdict.throttled_now = True
         return verdict
 
-    def on_success(self, email: str, ip: str) -> None:
-        self.store.reset(_pair(email, ip))
+    def on_success(self, email: str, ip: str, counted: bool = True) -> None:
+        """Forget the pair's failures; ``counted=False`` (the gate saw none) skips the write."""
+        if counted:
+            self.store.reset(_pair(email, ip))
 
     def allow(self, kind: str, ip: str, limit: int, window: int) -> bool:
         """Rate-limit a costly unauthenticated action (sign-up, reset mail) per IP, as Auth0's

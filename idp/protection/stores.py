@@ -22,6 +22,10 @@ class CounterStore(Protocol):
     def blocked_for(self, key: str) -> int:
         """Seconds left of a block on ``key`` (0: not blocked)."""
 
+    def look(self, keys: list[str]) -> dict[str, int]:
+        """One read for several keys: those with a count or a block on record, each with the
+        seconds left of its block (0: counted, not blocked). Absent: nothing on record."""
+
     def block(self, key: str, seconds: int) -> None: ...
 
     def reset(self, key: str) -> None: ...
@@ -61,6 +65,15 @@ class SqlCounterStore:
         )
         return max((until or 0) - clock.now(), 0)
 
+    def look(self, keys: list[str]) -> dict[str, int]:
+        rows = self._session().execute(
+            select(ProtectionCounter.key, ProtectionCounter.blocked_until).where(
+                ProtectionCounter.key.in_(keys)
+            )
+        )
+        now = clock.now()
+        return {key: max((until or 0) - now, 0) for key, until in rows}
+
     def block(self, key: str, seconds: int) -> None:
         session = self._session()
         row = session.get(ProtectionCounter, key)
@@ -98,6 +111,18 @@ class RedisCounterStore:
     def blocked_for(self, key: str) -> int:
         ttl = int(self._redis.ttl(f"idp:b:{key}"))
         return max(ttl, 0)
+
+    def look(self, keys: list[str]) -> dict[str, int]:
+        pipe = self._redis.pipeline()
+        for key in keys:
+            pipe.ttl(f"idp:b:{key}")
+            pipe.exists(f"idp:c:{key}")
+        answers = pipe.execute()
+        found: dict[str, int] = {}
+        for key, ttl, counted in zip(keys, answers[::2], answers[1::2], strict=True):
+            if int(ttl) > 0 or int(counted):
+                found[key] = max(int(ttl), 0)
+        return found
 
     def block(self, key: str, seconds: int) -> None:
         self._redis.set(f"idp:b:{key}", 1, ex=max(seconds, 1))

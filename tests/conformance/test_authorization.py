@@ -27,7 +27,15 @@ from tests.conformance._authz_helpers import (
     random_state,
     send_authorize,
 )
-from tests.helpers import Browser, auth_params, hidden_inputs, jwt_parts, pkce, redeem
+from tests.helpers import (
+    Browser,
+    auth_params,
+    hidden_inputs,
+    jwt_parts,
+    login_form_action,
+    pkce,
+    redeem,
+)
 
 RP = "https://rp.test/cb"
 EVIL = "https://evil.test/cb"
@@ -648,10 +656,9 @@ def test_az39_offline_access_requires_consent():
 def test_az40_no_307_after_login_post(op, client, user):
     http = requests.Session()
     params = auth_params(client, _challenge())
-    resp = http.get(f"{op.url}/authorize", params=params, allow_redirects=False)
-    assert resp.status_code in REDIRECT_STATUSES
-    login_url = op.url + resp.headers["Location"]
-    page = http.get(login_url)
+    page = http.get(f"{op.url}/authorize", params=params, allow_redirects=False)
+    assert page.status_code == 200  # the login form, shown by /authorize itself
+    login_url = op.url + login_form_action(page.text)
     fields = hidden_inputs(page.text)
     fields.update(email=user.email, password=user.password)
     resp = http.post(login_url, data=fields, allow_redirects=False)
@@ -692,7 +699,8 @@ def _op_pages(op, client, user) -> dict[str, requests.Response]:
     pages["login"] = resp
     fields = hidden_inputs(resp.text)
     fields.update(email=user.email, password="wrong-password")
-    pages["login_failed"] = http.post(resp.url, data=fields, allow_redirects=False)
+    login_url = op.url + login_form_action(resp.text)
+    pages["login_failed"] = http.post(login_url, data=fields, allow_redirects=False)
     pages["authorize_error"] = send_authorize(
         op.url, auth_params(client, _challenge(), redirect_uri=EVIL)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.helpers import Browser, auth_params, hidden_inputs, pkce
+from tests.helpers import Browser, auth_params, hidden_inputs, login_form_action, pkce
 
 
 def test_user_revokes_an_apps_access_from_the_account_page(mailing):
@@ -59,8 +59,9 @@ def test_login_post_without_csrf_token_is_refused(mailing):
     page = browser.http.get(
         f"{op.url}/authorize", params=auth_params(op.factory.gen_client(), pkce()[1])
     )
+    login_url = op.url + login_form_action(page.text)
     resp = browser.http.post(
-        page.url, data={"email": user.email, "password": user.password}, allow_redirects=False
+        login_url, data={"email": user.email, "password": user.password}, allow_redirects=False
     )
     assert resp.status_code == 400 and "Location" not in resp.headers
     assert not [c for c in browser.http.cookies if c.name == "idp_session"]

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.helpers import auth_params, pkce
+from tests.helpers import auth_params, login_form_action, pkce
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -107,7 +107,8 @@ def test_sign_up_verify_login_consent_sso_logout(mailing, browser, rp):
     page.get_by_role("button", name="Yes, sign me out").click()
     assert page.get_by_role("heading", name="You are signed out").is_visible()
 
-    page.goto(_authorize_url(op, own_app))
-    assert "/login" in page.url
+    page.goto(_authorize_url(op, own_app))  # signed out: the login form again, no SSO
+    assert _code(page.url) is None and not page.url.startswith(rp)
+    assert login_form_action(page.content())
     assert page.get_by_label("Password").is_visible()
     context.close()

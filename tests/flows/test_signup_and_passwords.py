@@ -12,20 +12,32 @@ import requests
 from idp.audit import service as audit
 from idp.extensions import db
 from idp.identity.models import User
-from tests.helpers import Browser, auth_params, hidden_inputs, pkce
+from tests.helpers import (
+    Browser,
+    auth_params,
+    hidden_inputs,
+    interaction_uid,
+    login_form_action,
+    pkce,
+)
 
 STRONG = "violet-harbour-tractor-91"
 
 
 def _login_page(op, browser, client):
     resp = browser.http.get(f"{op.url}/authorize", params=auth_params(client, pkce()[1]))
-    assert "/login" in resp.url, resp.url
+    assert resp.status_code == 200 and login_form_action(resp.text), resp.url
     return resp
+
+
+def _signup_url(op, login):
+    """The sign-up page of the interaction that ``login`` (a login page) belongs to."""
+    return f"{op.url}/interaction/{interaction_uid(login.text)}/signup"
 
 
 def _signup(op, browser, client, email, password):
     login = _login_page(op, browser, client)
-    signup_url = login.url.replace("/login", "/signup")
+    signup_url = _signup_url(op, login)
     page = browser.http.get(signup_url)
     fields = hidden_inputs(page.text) | {"email": email, "password": password}
     return browser.http.post(signup_url, data=fields, allow_redirects=False)
@@ -100,9 +112,7 @@ def test_signup_needs_the_csrf_token(mailing):
     op, browser = mailing, Browser(mailing.url)
     login = _login_page(op, browser, mailing.factory.gen_client())
     email = f"csrf-{secrets.token_hex(4)}@example.test"
-    resp = browser.http.post(
-        login.url.replace("/login", "/signup"), data={"email": email, "password": STRONG}
-    )
+    resp = browser.http.post(_signup_url(op, login), data={"email": email, "password": STRONG})
     assert resp.status_code == 400 and _user(op, email) is None
 
 

@@ -10,7 +10,7 @@ import requests
 
 from idp.extensions import db
 from tests.conftest import LiveServer, _free_server, build_app
-from tests.helpers import Browser, auth_params, hidden_inputs, pkce
+from tests.helpers import Browser, auth_params, hidden_inputs, interaction_uid, pkce
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_signups_are_throttled_per_ip(shielded):
     for i in range(4):
         browser = Browser(op.url)
         login = browser.http.get(f"{op.url}/authorize", params=auth_params(client, pkce()[1]))
-        url = login.url.replace("/login", "/signup")
+        url = f"{op.url}/interaction/{interaction_uid(login.text)}/signup"
         codes.append(
             _post_form(
                 browser.http,

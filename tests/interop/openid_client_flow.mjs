@@ -71,7 +71,9 @@ async function browse(startUrl) {
       continue;
     }
     const html = await res.text();
-    if (res.status === 200 && /\/interaction\/[^/]+\/login$/.test(new URL(url).pathname)) {
+    // the login form: shown by /authorize itself, or again by /interaction/<uid>/login
+    const action = html.match(/<form method="post" action="(\/interaction\/[^/"]+\/login)"/);
+    if (res.status === 200 && action) {
       if (loginPosted) throw new Error('login form shown again after posting credentials');
       const form = new URLSearchParams({
         csrf_token: hiddenInput(html, 'csrf_token'),
@@ -80,6 +82,7 @@ async function browse(startUrl) {
       });
       method = 'POST';
       body = form.toString();
+      url = new URL(action[1], url).href;
       loginPosted = true;
       continue;
     }

@@ -11,7 +11,7 @@ from requests.adapters import HTTPAdapter
 from idp.audit import service as audit
 from idp.extensions import db, services
 from tests.conftest import LiveServer, _free_server, build_app
-from tests.helpers import Browser, auth_params, pkce
+from tests.helpers import Browser, auth_params, hidden_inputs, login_form_action, pkce
 
 SHIELDS = {
     "BRUTE_FORCE_MAX_ATTEMPTS": 3,
@@ -87,6 +87,17 @@ def test_s_bf03_identifier_variants_share_one_counter(behind_proxy):
     assert _attempt(op, client, user, "203.0.113.3").code is None
 
 
+def test_a_successful_login_clears_the_failures_before_it(behind_proxy):
+    """Failures count towards a block only until the owner logs in (Auth0 resets them)."""
+    op = behind_proxy
+    client, user = op.factory.gen_client(), op.factory.gen_user()
+    for _ in range(2):  # one short of the block, twice, with a success in between
+        for _ in range(SHIELDS["BRUTE_FORCE_MAX_ATTEMPTS"] - 1):
+            assert _attempt(op, client, user, "203.0.113.9", "wrong-password").status == 401
+        assert _attempt(op, client, user, "203.0.113.9").code
+    assert not _events(op, "account.blocked", user.user_id)
+
+
 def test_unknown_users_are_counted_too(behind_proxy):
     op = behind_proxy
     client, user = op.factory.gen_client(), op.factory.gen_user()
@@ -117,9 +128,8 @@ def test_retry_after_header_on_429(behind_proxy):
     browser = Browser(op.url)
     browser.http.headers["X-Forwarded-For"] = ip
     page = browser.authorize(auth_params(client, pkce()[1]))
-    login_url = browser.http.get(f"{op.url}/authorize", params=auth_params(client, pkce()[1])).url
-    from tests.helpers import hidden_inputs
-
+    login_page = browser.http.get(f"{op.url}/authorize", params=auth_params(client, pkce()[1]))
+    login_url = op.url + login_form_action(login_page.text)
     fields = hidden_inputs(browser.http.get(login_url).text)
     resp = browser.http.post(
         login_url, data=fields | {"email": "a@b.c", "password": "x"}, allow_redirects=False

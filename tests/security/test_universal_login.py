@@ -5,13 +5,25 @@ from __future__ import annotations
 
 import argon2
 
-from tests.helpers import Browser, auth_params, hidden_inputs, pkce
+from tests.helpers import (
+    Browser,
+    auth_params,
+    hidden_inputs,
+    interaction_uid,
+    login_form_action,
+    pkce,
+)
 
 
 def _login_page(op, browser, client, **extra):
     resp = browser.http.get(f"{op.url}/authorize", params=auth_params(client, pkce()[1], **extra))
-    assert "/login" in resp.url
+    assert resp.status_code == 200 and login_form_action(resp.text), resp.text[:500]
     return resp
+
+
+def _login_url(op, page) -> str:
+    """Where the login form shown on ``page`` posts (``/interaction/<uid>/login``)."""
+    return op.url + login_form_action(page.text)
 
 
 def test_s_ss03_session_id_rotates_at_login_and_planted_id_is_dead(op):
@@ -43,8 +55,8 @@ def test_s_bf08_login_answers_unknown_and_wrong_password_alike(op):
         browser = Browser(op.url)
         page = _login_page(op, browser, client)
         fields = hidden_inputs(page.text) | {"email": email, "password": password}
-        resp = browser.http.post(page.url, data=fields, allow_redirects=False)
-        body = resp.text.replace(email, "@").replace(page.url.split("/interaction/")[1], "X")
+        resp = browser.http.post(_login_url(op, page), data=fields, allow_redirects=False)
+        body = resp.text.replace(email, "@").replace(interaction_uid(page.text), "X")
         answers.append((resp.status_code, body.split('name="csrf_token"')[0]))
     assert answers[0] == answers[1]
 
@@ -64,7 +76,7 @@ def test_s_bf07_unknown_users_cost_the_same_hash_work(op, monkeypatch):
         browser = Browser(op.url)
         page = _login_page(op, browser, client)
         fields = hidden_inputs(page.text) | {"email": email, "password": "wrong-password-1"}
-        browser.http.post(page.url, data=fields, allow_redirects=False)
+        browser.http.post(_login_url(op, page), data=fields, allow_redirects=False)
     assert len(calls) == 2
     assert all(h.startswith("$argon2id$") for h in calls)
 
@@ -75,6 +87,8 @@ def test_s_ss05_reflected_values_are_escaped(op):
     evil = '"><script>alert(1)</script>'
     page = _login_page(op, browser, client, login_hint=evil)
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text
+    again = browser.http.get(_login_url(op, page), allow_redirects=False)  # the form's own URL
+    assert "<script>alert(1)" not in again.text and "&lt;script&gt;" in again.text
     bad = browser.http.get(
         f"{op.url}/authorize", params={"client_id": client.client_id, "redirect_uri": evil}
     )
@@ -85,15 +99,19 @@ def test_s_ss05_reflected_values_are_escaped(op):
 
 def test_s_ss04_pages_cannot_be_framed_and_have_a_strict_csp(op):
     client = op.factory.gen_client()
-    page = _login_page(op, Browser(op.url), client)
-    csp = page.headers["Content-Security-Policy"]
-    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
-    # scripts only from our origin (WebAuthn, idp/static/webauthn.js): nothing inline, no eval
-    directives = dict(d.strip().partition(" ")[::2] for d in csp.split(";"))
-    assert directives["script-src"] == "'self'" and "default-src 'none'" in csp
-    assert page.headers["X-Frame-Options"] == "DENY"
-    assert page.headers["X-Content-Type-Options"] == "nosniff"
-    assert page.headers["Referrer-Policy"] == "no-referrer"
+    browser = Browser(op.url)
+    shown = _login_page(op, browser, client)  # the form as /authorize answers it
+    again = browser.http.get(_login_url(op, shown), allow_redirects=False)  # and its own URL
+    assert again.status_code == 200 and login_form_action(again.text)
+    for page in (shown, again):
+        csp = page.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        # scripts only from our origin (WebAuthn, idp/static/webauthn.js): nothing inline, no eval
+        directives = dict(d.strip().partition(" ")[::2] for d in csp.split(";"))
+        assert directives["script-src"] == "'self'" and "default-src 'none'" in csp
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        assert page.headers["Referrer-Policy"] == "no-referrer"
 
 
 def test_s_ss06_cookie_flags(op):
@@ -101,7 +119,7 @@ def test_s_ss06_cookie_flags(op):
     browser = Browser(op.url)
     page = _login_page(op, browser, client)
     fields = hidden_inputs(page.text) | {"email": user.email, "password": user.password}
-    resp = browser.http.post(page.url, data=fields, allow_redirects=False)
+    resp = browser.http.post(_login_url(op, page), data=fields, allow_redirects=False)
     cookie = next(
         v
         for k, v in resp.raw.headers.items()
