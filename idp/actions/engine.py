@@ -261,7 +261,9 @@ class ActionsEngine:
             "interactive": interactive,
             "state": state,
         }
-        limits = Limits(timeout=timeout, memory=self.memory)
+        limits = Limits(
+            timeout=timeout, memory=self.memory, cpu_ceiling=int(self.budget_ms / 1000) + 1
+        )
         try:
             outcome = self.runner.run(job, limits, link.deps, self._rpc(link, timeout))
         except SandboxError as exc:

@@ -254,6 +254,33 @@ def test_a_hundred_executions_leak_no_fds_and_keep_one_zygote(op: Any) -> None:
     assert len(children(inner)) <= 1
 
 
+def test_the_spare_is_confined_before_it_gets_a_job(op: Any) -> None:
+    """Executions mostly run in the zygote's spare, which confines itself before its order
+    arrives: by the time a job reaches it, seccomp and the rlimits are already in force."""
+    sandboxed(op, "pass")
+    zygote = zygote_of(op)
+    assert zygote.process is not None
+    [inner] = children(zygote.process.pid)
+
+    def status(pid: int) -> dict[str, str]:
+        with open(f"/proc/{pid}/status") as fh:
+            lines = fh.read().splitlines()
+        return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+    def confined_spares() -> list[int]:  # the zygote's filter, and its own small one
+        return [p for p in children(inner) if spare(p) and status(p)["Seccomp_filters"] == "2"]
+
+    wait_until(lambda: bool(confined_spares()))
+    [waiting] = confined_spares()
+    assert status(waiting)["Seccomp"] == "2" and status(waiting)["NoNewPrivs"] == "1"
+    with open(f"/proc/{waiting}/limits") as fh:
+        limits = {line[:26].strip(): line[26:].split() for line in fh.read().splitlines()[1:]}
+    assert limits["Max processes"][:2] == ["0", "0"]
+    assert limits["Max open files"][:2] == ["16", "16"]
+    assert limits["Max file size"][:2] == ["0", "0"]
+    assert limits["Max address space"][0] != "unlimited"
+
+
 def bwrap_children() -> list[int]:
     found = []
     for pid in children(os.getpid()):

@@ -6,13 +6,15 @@ import ``idp``. The zygote never runs operator code; each child does, once, and 
 memory survives from one execution to the next.
 
 Zygote protocol (control socket on fd 3, SOCK_SEQPACKET, one message per datagram):
-  host -> zygote  ``{"run": id, "timeout": s, "cpu": s, "memory": bytes, "nice": n}`` with two
+  host -> zygote  ``{"run": id, "timeout": s, "cpu": s, "cpu_ceiling": s, "memory": bytes,
+                  "nice": n}`` with two
                   file descriptors (SCM_RIGHTS): the job pipe's read end and the result pipe's
                   write end;
   host -> zygote  ``{"kill": id}``;
   zygote exits when the control socket reaches end-of-file (the host went away).
-The zygote keeps one *spare*: a child forked ahead of time that waits, holding nothing, for
-the next run order (passed on over a socket of its own with the two pipes). Forking, the
+The zygote keeps one *spare*: a child forked and confined ahead of time (with the last
+order's limits) that waits, holding nothing, for the next run order (passed on over a socket
+of its own with the two pipes). Forking, the
 costliest step on a small VM, is then off the execution's path; each child still runs one
 execution only and starts from the zygote's memory, never from another execution's.
 Child protocol (JSON lines; the child reads fd 0 and writes fd 1):
@@ -435,7 +437,7 @@ def _address_space() -> int:
         return int(statm.read().split()[0]) * resource.getpagesize()
 
 
-def run_child(limits: dict[str, Any]) -> None:
+def run_child(limits: dict[str, Any], confined: bool = False) -> None:
     channel = Channel()
     started = time.perf_counter()
     commands: list[dict[str, Any]] = []
@@ -451,7 +453,8 @@ def run_child(limits: dict[str, Any]) -> None:
         deps = job.get("deps")
         if deps:
             sys.path.insert(0, deps)
-        confine(limits)
+        if not confined:
+            confine(limits)
         sys.stdout = sys.stderr = out
         api = Api(job, channel)
         namespace: dict[str, Any] = {"__name__": "action", "__builtins__": __builtins__}
@@ -497,7 +500,8 @@ def zygote() -> None:
     # Children only read the zygote's objects: keep the collector from touching (and so
     # copying) every page of them after each fork.
     gc.freeze()
-    spare = Spare.fork(control)
+    spare: Spare | None = None
+    last_order: dict[str, Any] | None = None  # the first spare waits for the first order
     while True:
         timeout = 0.05 if children else None
         ready, _, _ = select.select([control], [], [], timeout)
@@ -511,7 +515,7 @@ def zygote() -> None:
                     _kill(pid)
             elif "run" in request and len(fds) == 2:
                 pid = spare.hand_over(request, fds) if spare else 0
-                spare = None
+                spare, last_order = None, request
                 if not pid:
                     pid = start_child(control, request, fds)
                 for fd in fds:
@@ -521,8 +525,8 @@ def zygote() -> None:
             else:
                 for fd in fds:
                     os.close(fd)
-        if spare is None:
-            spare = Spare.fork(control)  # while the execution runs on the other core
+        if spare is None and last_order is not None:
+            spare = Spare.fork(control, last_order)  # while the execution runs elsewhere
         now = time.monotonic()
         for pid, (run_id, deadline) in list(children.items()):
             if now > deadline:
@@ -547,13 +551,13 @@ def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
     return json.loads(message), list(fds)
 
 
-def become_execution(request: dict[str, Any], fds: list[int]) -> None:
+def become_execution(request: dict[str, Any], fds: list[int], confined: bool = False) -> None:
     """In a fresh child: the job's pipes on fds 0 and 1, nothing else open; run it; exit."""
     os.dup2(fds[0], 0)
     os.dup2(fds[1], 1)
     os.closerange(2, 1 << 16)
     os.open("/dev/null", os.O_WRONLY)  # fd 2
-    run_child(request)
+    run_child(request, confined)
 
 
 def start_child(control: socket.socket, request: dict[str, Any], fds: list[int]) -> int:
@@ -568,15 +572,23 @@ def start_child(control: socket.socket, request: dict[str, Any], fds: list[int])
 
 
 class Spare:
-    """A child forked ahead of its order. It holds no job, no secret and no pipe until
-    ``hand_over``; then it is an execution like any other, and the zygote forks the next."""
+    """A child forked and confined ahead of its order. It holds no job, no secret and no pipe
+    until ``hand_over``; then it is an execution like any other, and the zygote forks the
+    next. Its limits are the last order's, with the CPU rlimit at the order's ceiling (the
+    trigger's budget): each execution's own timeout is the zygote's wall-clock kill."""
 
-    def __init__(self, pid: int, sock: socket.socket) -> None:
+    def __init__(self, pid: int, sock: socket.socket, limits: dict[str, Any]) -> None:
         self.pid = pid
         self.sock = sock
+        self.limits = limits
 
     @classmethod
-    def fork(cls, control: socket.socket) -> Spare | None:
+    def fork(cls, control: socket.socket, order: dict[str, Any]) -> Spare | None:
+        limits = {
+            "memory": order["memory"],
+            "nice": order.get("nice", 10),
+            "cpu": max(int(order.get("cpu_ceiling", 0)), int(order["cpu"])),
+        }
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             pid = os.fork()
@@ -589,17 +601,27 @@ class Spare:
             control.close()
             ours.close()
             os.setsid()
+            confine(limits)
             request, fds = receive(theirs)
             if request is None or len(fds) != 2:
                 os._exit(0)  # the zygote went away, or sent no job
             theirs.close()
-            become_execution(request, fds)
+            become_execution(request, fds, confined=True)
         theirs.close()
-        return cls(pid, ours)
+        return cls(pid, ours, limits)
+
+    def fits(self, order: dict[str, Any]) -> bool:
+        return (
+            self.limits["memory"] == order["memory"]
+            and self.limits["nice"] == order.get("nice", 10)
+            and self.limits["cpu"] >= int(order["cpu"])
+        )
 
     def hand_over(self, request: dict[str, Any], fds: list[int]) -> int:
         """The spare's pid once it has the order, 0 if it could not take it (it is reaped)."""
         try:
+            if not self.fits(request):
+                raise OSError("the spare was confined for other limits")
             ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
             self.sock.sendmsg([json.dumps(request).encode()], ancillary)
             return self.pid

@@ -46,6 +46,7 @@ class Limits:
     timeout: float = 5.0  # wall clock, seconds
     memory: int = 128 * 1024 * 1024  # bytes beyond the interpreter's own
     nice: int = 10  # a spinning action yields the CPU to the server
+    cpu_ceiling: int = 0  # seconds: the trigger's budget; spares are confined to it
 
 
 @dataclass
@@ -175,6 +176,7 @@ class Zygote:
                 "cpu": int(limits.timeout) + 1,
                 "memory": limits.memory,
                 "nice": limits.nice,
+                "cpu_ceiling": limits.cpu_ceiling,
             }
             try:
                 self._send(order, [job_r, res_w])
