@@ -483,6 +483,9 @@ def zygote() -> None:
     # Not dumpable, before any fork (children inherit it): a child must not open the zygote's
     # /proc/<pid>/mem, fd or environ, nor a sibling's while it still holds its job unconfined.
     LIBC[0].prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+    # Forking the next spare is background work: the request waiting on an execution's result
+    # comes first (a child then adds its own nice on top of this one).
+    os.nice(5)
     control = socket.socket(fileno=CONTROL_FD)
     children: dict[int, tuple[str, float]] = {}  # pid -> (execution id, deadline)
     by_id: dict[str, int] = {}
