@@ -154,6 +154,25 @@ class Factory:
             actions.bump_generation(Path(svc.actions.stamp))
             return action_id
 
+    def executions(self, action_id: str) -> list[Any]:
+        """The action's execution records, oldest first, once this server's writer has stored
+        what it was handed (records are written off the request path)."""
+        from sqlalchemy import select
+
+        from idp.actions.models import ActionExecution
+
+        with self.app.app_context():
+            assert services().actions.records.flush(), "execution records were not written"
+            rows = list(
+                db.session.scalars(
+                    select(ActionExecution)
+                    .where(ActionExecution.action_id == action_id)
+                    .order_by(ActionExecution.created_at)
+                )
+            )
+            db.session.expunge_all()
+            return rows
+
     def clear_actions(self) -> None:
         from sqlalchemy import delete
 

@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from flask import current_app, has_app_context
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from idp.actions import triggers
 from idp.actions.commands import CommandError, Effects, apply_commands
 from idp.actions.models import Action, ActionBinding, ActionExecution, ActionVersion
+from idp.actions.records import RecordWriter
 from idp.actions.runner.pool import Runner
 from idp.actions.runner.sandbox import Limits, Outcome, SandboxError
 from idp.actions.service import secrets_of
@@ -101,10 +103,12 @@ class ActionsEngine:
         self._lock = threading.Lock()
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="actions")
         self._pending = threading.BoundedSemaphore(256)
+        self.records = RecordWriter(self._insert)
 
     def close(self) -> None:
         """Stop this process's sandboxes (tests, and app teardown)."""
         self._background.shutdown(wait=True)
+        self.records.flush()
         self.runner.close()
 
     def submit(self, job: Callable[[], None]) -> bool:
@@ -235,7 +239,7 @@ class ActionsEngine:
                 if result.effects.deny is not None:
                     break
         finally:
-            self._save(records)
+            self._save_later(records)
         return result
 
     def _run_link(
@@ -351,17 +355,29 @@ class ActionsEngine:
             created_at=clock.now(),
         )
 
-    def _save(self, records: list[ActionExecution]) -> None:
-        if not records:
+    def _save_later(self, records: list[ActionExecution]) -> None:
+        """Off the request path (``idp.actions.records``); in place without an app context."""
+        if not has_app_context():
+            self._save(records)
             return
-        table = ActionExecution.__table__
-        rows = [{c.name: getattr(r, c.name) for c in table.columns} for r in records]
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        self.records.submit(_rows(records), app.app_context)
+
+    def _save(self, records: list[ActionExecution]) -> None:
         try:
-            # one Core INSERT, not the ORM's unit of work: it is on every request's path
-            with self.transaction() as session:
-                session.execute(insert(cast(Table, table)), rows)
+            self._insert(_rows(records))
         except Exception:
             log.exception("could not store %d action execution records", len(records))
+
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        if rows:  # one Core INSERT, not the ORM's unit of work
+            with self.transaction() as session:
+                session.execute(insert(cast(Table, ActionExecution.__table__)), rows)
+
+
+def _rows(records: list[ActionExecution]) -> list[dict[str, Any]]:
+    columns = ActionExecution.__table__.columns
+    return [{c.name: getattr(r, c.name) for c in columns} for r in records]
 
 
 def _scrub_commands(commands: list[dict[str, Any]], secrets: dict[str, str]) -> list[Any]:

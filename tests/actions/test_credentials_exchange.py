@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import select
 
 from idp.actions.models import ActionExecution
-from idp.extensions import db
+from idp.extensions import services
 from tests.helpers import jwt_parts
 
 pytestmark = pytest.mark.usefixtures("fresh_chain")
@@ -30,16 +30,7 @@ def token(op: Any, client: Any, audience: str) -> requests.Response:
 
 
 def executions(op: Any, action_id: str) -> list[ActionExecution]:
-    with op.app.app_context():
-        rows = list(
-            db.session.scalars(
-                select(ActionExecution)
-                .where(ActionExecution.action_id == action_id)
-                .order_by(ActionExecution.created_at)
-            )
-        )
-        db.session.expunge_all()
-        return rows
+    return op.factory.executions(action_id)
 
 
 def test_custom_claim_lands_in_the_access_token(op: Any) -> None:
@@ -199,6 +190,36 @@ def test_secrets_reach_only_their_action_and_never_the_records(op: Any) -> None:
     assert "s3cr3t-value-123" not in record.logs
     assert "[secret API_KEY]" in record.logs
     assert executions(op, second)[0].outcome == "success"
+
+
+def test_records_are_written_after_the_response_not_on_its_path(op: Any) -> None:
+    """The token is answered while its chain's record is still with the writer thread; once
+    the writer goes on, a flush finds the record stored."""
+    client, audience = op.factory.m2m()
+    action_id = op.factory.gen_action(
+        "noted",
+        "credentials-exchange",
+        "def on_execute_credentials_exchange(event, api):\n    pass\n",
+    )
+    with op.app.app_context():
+        writer = services().actions.records
+        assert writer.flush()
+    release = threading.Event()
+    original = writer._save
+
+    def held(rows: Any) -> None:
+        release.wait(10)
+        original(rows)
+
+    writer._save = held  # type: ignore[method-assign]
+    try:
+        assert token(op, client, audience).status_code == 200
+        assert not writer.flush(0.2)  # the response did not wait for the record
+    finally:
+        release.set()
+        writer._save = original  # type: ignore[method-assign]
+    [record] = executions(op, action_id)
+    assert record.outcome == "success" and record.trigger == "credentials-exchange"
 
 
 def test_each_execution_is_recorded_with_the_request(op: Any) -> None:

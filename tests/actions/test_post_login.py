@@ -250,17 +250,14 @@ def test_redirect_without_interaction_is_interaction_required(op: Any) -> None:
 def test_executions_and_log_events_share_the_request_id(op: Any) -> None:
     from sqlalchemy import select
 
-    from idp.actions.models import ActionExecution
     from idp.audit.models import LogEvent
 
     client, user = op.factory.gen_client(), op.factory.gen_user()
     action_id = op.factory.gen_action("noop", "post-login", action("    pass\n"))
     login_and_redeem(op.url, client, user)
+    [record] = op.factory.executions(action_id)
+    assert record.request_id
     with op.app.app_context():
-        record = db.session.scalar(
-            select(ActionExecution).where(ActionExecution.action_id == action_id)
-        )
-        assert record is not None and record.request_id
         events = list(db.session.scalars(select(LogEvent).where(LogEvent.user_id == user.user_id)))
         assert any(e.details.get("request_id") == record.request_id for e in events), [
             (e.type, e.details) for e in events

@@ -24,12 +24,11 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import select
 
 from idp.actions.models import ActionExecution
 from idp.actions.runner.pool import Runner
 from idp.actions.runner.sandbox import Limits, Outcome, Zygote
-from idp.extensions import db, services
+from idp.extensions import services
 from tests.conftest import TEST_DB_URL
 from tests.helpers import jwt_parts
 
@@ -140,16 +139,7 @@ def token(op: Any, client: Any, audience: str) -> requests.Response:
 
 
 def executions(op: Any, action_id: str) -> list[ActionExecution]:
-    with op.app.app_context():
-        rows = list(
-            db.session.scalars(
-                select(ActionExecution)
-                .where(ActionExecution.action_id == action_id)
-                .order_by(ActionExecution.created_at)
-            )
-        )
-        db.session.expunge_all()
-        return rows
+    return op.factory.executions(action_id)
 
 
 def refused(result: str) -> bool:
