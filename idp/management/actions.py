@@ -169,8 +169,7 @@ def action_executions(action_id: str) -> Response:
         raise SchemaError("'limit' is an integer") from None
     if not 1 <= limit <= 1000:
         raise SchemaError("'limit' is between 1 and 1000")
-    # this process's records still on their way; before our session takes SQLite's lock
-    services().actions.records.flush()
+    _flush_records()
     action = management.get_action(db.session, action_id)
     rows = actions.executions(db.session, action, limit)
     return reply(
@@ -184,5 +183,12 @@ def action_executions(action_id: str) -> Response:
 @bp.get("/actions/executions/<execution_id>")
 @require("read:actions")
 def get_execution(execution_id: str) -> Response:
-    services().actions.records.flush()
+    _flush_records()
     return reply(schemas.execution_json(management.get_execution(db.session, execution_id)))
+
+
+def _flush_records() -> None:
+    """Wait for this process's execution records still on their way to the database. Our own
+    transaction ends first: on SQLite it may hold the one write lock the writer needs."""
+    db.commit_if_used()
+    services().actions.records.flush()
