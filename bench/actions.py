@@ -3,9 +3,10 @@
     .venv/bin/python bench/actions.py [--duration 15]
 
 1. Per-action overhead with a warm pool: one trivial action run N times through a warm zygote
-   (sandbox round trip alone), and the same action in the credentials-exchange chain, timed at
-   the HTTP level against no chain, one request at a time (the difference is the action's cost
-   on the request path: sandbox, command validation, execution record).
+   (sandbox round trip alone, and its CPU per execution), and the same action in the
+   credentials-exchange chain of a twin server, timed at the HTTP level one request at a time,
+   interleaved with requests to a server without a chain (the difference is the action's cost
+   on the request path: sandbox, command validation, handing over the execution record).
 2. client_credentials throughput (wrk, 16 connections) with a chain of three actions against
    none. Both with CC_TOKEN_REUSE_SECONDS=0: with a chain bound a token is never reused, so the
    like-for-like peer is "none, signing every token". The default (reuse on) is printed too.
@@ -112,6 +113,51 @@ def token_latencies(base: str, auth: str, seconds: float) -> list[float]:
     return times
 
 
+def interleaved(servers: list[tuple[str, str]], seconds: float) -> tuple[list[float], list[float]]:
+    """One request at a time, alternating between two servers (each on its own keep-alive
+    connection), so that both see the same moment of the machine: drift between two phases
+    measured one after the other was as large as the difference sought (±0.7 ms)."""
+    conns = []
+    for base, _ in servers:
+        host, port = base.split("//")[1].split(":")
+        conns.append(http.client.HTTPConnection(host, int(port)))
+    body = f"grant_type=client_credentials&audience={API}"
+    times: tuple[list[float], list[float]] = ([], [])
+    stop = time.monotonic() + seconds
+    flip = 0
+    while time.monotonic() < stop:
+        flip ^= 1
+        for i in (flip, 1 - flip):  # which goes first alternates too
+            headers = {"Authorization": servers[i][1],
+                       "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+            start = time.perf_counter()
+            conns[i].request("POST", "/oauth/token", body, headers)
+            resp = conns[i].getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"token endpoint answered {resp.status}")
+            times[i].append((time.perf_counter() - start) * 1000)
+    for conn in conns:
+        conn.close()
+    return times
+
+
+def m2m_instance(instance: Path, env: dict[str, str]) -> str:
+    """An initialised instance with one API and one m2m client; its Basic credentials."""
+    idp_cli(instance, env, "init")
+    idp_cli(instance, env, "apis", "create", "--identifier", API, "--name", "bench",
+            "--scope", "read:things")  # fmt: skip
+    m2m = idp_json(instance, env, "clients", "create", "--name", "m2m", "--type", "m2m")
+    idp_cli(instance, env, "client-grants", "create", "--client-id", str(m2m["client_id"]),
+            "--audience", API, "--scope", "read:things")  # fmt: skip
+    return basic_auth(str(m2m["client_id"]), str(m2m["client_secret"]))
+
+
+def serve_cmd(instance: Path, port: int) -> list[str]:
+    return [idp_binary(), "--instance", str(instance), "serve", "--host", HOST,
+            "--port", str(port), "--workers", "2"]  # fmt: skip
+
+
 def deploy(instance: Path, env: dict[str, str], name: str, trigger: str, code: str) -> None:
     source = instance / f"{name}.py"
     source.write_text(code)
@@ -141,37 +187,36 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://{HOST}:{port}"
         env = {**os.environ, "IDP_ISSUER": base, "IDP_CC_TOKEN_REUSE_SECONDS": "0"}
         env.pop("IDP_DATABASE_URL", None)
-        idp_cli(instance, env, "init")
-        idp_cli(instance, env, "apis", "create", "--identifier", API, "--name", "bench",
-                "--scope", "read:things")  # fmt: skip
-        m2m = idp_json(instance, env, "clients", "create", "--name", "m2m", "--type", "m2m")
-        idp_cli(instance, env, "client-grants", "create", "--client-id", str(m2m["client_id"]),
-                "--audience", API, "--scope", "read:things")  # fmt: skip
+        auth = m2m_instance(instance, env)
+        # a second server, the same but for one credentials-exchange action bound
+        other, other_port = Path(tmp) / "instance-one", free_port()
+        other_base = f"http://{HOST}:{other_port}"
+        other_env = {**env, "IDP_ISSUER": other_base}
+        other_auth = m2m_instance(other, other_env)
+        deploy(other, other_env, "cc", "credentials-exchange", CC_ACTION.format(n=0))
         web = idp_json(instance, env, "clients", "create", "--name", "web", "--type",
                        "regular_web", "--redirect-uri", REDIRECT)  # fmt: skip
         email = "bench@example.test"
         idp_cli(instance, env, "users", "create", "--email", email, "--password", PASSWORD)
-        auth = basic_auth(str(m2m["client_id"]), str(m2m["client_secret"]))
         creds = (str(web["client_id"]), str(web["client_secret"]), email, PASSWORD)
-        cmd = [idp_binary(), "--instance", str(instance), "serve", "--host", HOST,
-               "--port", str(port), "--workers", "2"]  # fmt: skip
+        seq = max(3.0, args.duration / 3)
         cc_names = [f"cc{n}" for n in range(3)]
         login_names = [f"pl{n}" for n in range(3)]
-        with process_group(cmd, Path(tmp) / "serve.log", env) as proc:
+        with process_group(serve_cmd(instance, port), Path(tmp) / "serve.log", env) as proc:
             wait_ready(base, proc, Path(tmp) / "serve.log")
-            seq = max(3.0, args.duration / 3)
-            token_latencies(base, auth, 1.0)
-            report["cc_none_seq"] = token_latencies(base, auth, seq)
+            with process_group(
+                serve_cmd(other, other_port), Path(tmp) / "one.log", other_env
+            ) as one:
+                wait_ready(other_base, one, Path(tmp) / "one.log")
+                pair = [(base, auth), (other_base, other_auth)]
+                interleaved(pair, 1.0)
+                report["cc_none_seq"], report["cc_one_seq"] = interleaved(pair, 2 * seq)
             none_load = run_load(f"{base}/oauth/token", auth, {"audience": API}, args.duration)
             for _ in range(3):
                 one_login(base, *creds)
             login_none, _ = drive(base, creds, seq, 1, proc.pid)
 
-            deploy(instance, env, cc_names[0], "credentials-exchange", CC_ACTION.format(n=0))
-            time.sleep(0.2)
-            token_latencies(base, auth, 1.0)
-            report["cc_one_seq"] = token_latencies(base, auth, seq)
-            for n in (1, 2):
+            for n in (0, 1, 2):
                 deploy(instance, env, cc_names[n], "credentials-exchange", CC_ACTION.format(n=n))
             token_latencies(base, auth, 1.0)
             three_load = run_load(f"{base}/oauth/token", auth, {"audience": API}, args.duration)
@@ -191,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  sandbox CPU per execution: {zygote_ms + child_ms:.2f} ms "
         f"(zygote {zygote_ms:.2f}, execution process {child_ms:.2f})"
     )
-    print(line("client_credentials, no action (c1)", report["cc_none_seq"]))
-    print(line("client_credentials, one action (c1)", report["cc_one_seq"]))
+    print(line("client_credentials, no action (c1, interleaved)", report["cc_none_seq"]))
+    print(line("client_credentials, one action (c1, interleaved)", report["cc_one_seq"]))
     p50 = pct(report["cc_one_seq"], 0.5) - pct(report["cc_none_seq"], 0.5)
     p99 = pct(report["cc_one_seq"], 0.99) - pct(report["cc_none_seq"], 0.99)
     print(
