@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.audit.models import LogEvent
-from idp.core import clock
+from idp.core import clock, fastsql
 from idp.core.net import request_id
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -50,7 +50,8 @@ def record(
     client_id: str | None = None,
     details: dict[str, object] | None = None,
 ) -> None:
-    session.add(
+    fastsql.insert(
+        session,
         LogEvent(
             type=type_,
             time=clock.now(),
@@ -60,7 +61,7 @@ def record(
             user_agent=_clean(origin.user_agent, 512),
             description=_clean(description, 512) or "",
             details=_with_request_id(details),
-        )
+        ),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from idp.core import clock
+from idp.core import clock, fastsql
 from idp.core.crypto import random_token, sha256_hex
 from idp.flows.models import Interaction, LoginSession
 from idp.oauth.models import AccessTokenRecord, RefreshToken
@@ -18,7 +18,7 @@ from idp.oauth.models import AccessTokenRecord, RefreshToken
 def current_session(session: Session, cookie_value: str | None) -> LoginSession | None:
     if not cookie_value or len(cookie_value) > 128:
         return None
-    row = session.get(LoginSession, sha256_hex(cookie_value))
+    row = fastsql.get(session, LoginSession, sha256_hex(cookie_value))
     if row is None or row.ended_at is not None or row.expires_at <= clock.now():
         return None
     return row
@@ -41,7 +41,7 @@ def start_session(
         created_at=now,
         expires_at=now + ttl,
     )
-    session.add(row)
+    fastsql.insert(session, row)
     return cookie_value, row
 
 
@@ -88,7 +88,7 @@ def create_interaction(
         created_at=now,
         expires_at=now + ttl,
     )
-    session.add(row)
+    fastsql.insert(session, row)
     return browser_secret, row
 
 
@@ -96,7 +96,7 @@ def get_interaction(session: Session, uid: str, browser_secret: str | None) -> I
     """The interaction, only for the browser that started it and only while it is valid."""
     if not browser_secret or len(uid) > 64:
         return None
-    row = session.get(Interaction, uid)
+    row = fastsql.get(session, Interaction, uid)
     if row is None or row.expires_at <= clock.now():
         return None
     if row.browser_hash != sha256_hex(browser_secret):

@@ -16,7 +16,7 @@ import segno
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from idp.core import clock
+from idp.core import clock, fastsql
 from idp.core.crypto import SecretBox, random_token
 from idp.mfa.models import Factor, OneTimeCode, RecoveryCode, RememberedBrowser
 
@@ -51,8 +51,8 @@ def factors(session: Session, user_id: str, confirmed_only: bool = True) -> list
 
 def has_factor(session: Session, user_id: str) -> bool:
     """Asked on every login (the adaptive policy): an index probe, no factor is loaded."""
-    first = select(Factor.id).where(Factor.user_id == user_id, Factor.confirmed.is_(True))
-    return session.scalar(first.limit(1)) is not None
+    probe = "SELECT 1 FROM mfa_factors WHERE user_id = :user_id AND confirmed = :yes LIMIT 1"
+    return fastsql.execute(session, probe, {"user_id": user_id, "yes": True}).fetchone() is not None
 
 
 # ----------------------------------------------------------------------------- TOTP

@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from idp.actions.login import LoginActionError, NeedsMfa, run_post_login
 from idp.consent import service as consent
+from idp.core import fastsql
 from idp.extensions import db, services
 from idp.flows import cookies
 from idp.flows import service as flows
@@ -395,7 +396,7 @@ def _decide(
             else error_page("Authorization failed", "The request could not be completed.")
         )
     if resume and completed is not None:
-        db.session.delete(completed)  # spent, as take_completed_interaction would have
+        fastsql.delete(db.session, completed)  # spent, as take_completed_interaction would have
     db.session.commit()
     # 303 after the login POST, so the form is never re-posted (OAuth 2.1 §7.5.3)
     resp = _redirect_with(location, {}, code=303 if resume else 302)

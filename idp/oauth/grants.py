@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 
 from idp.actions.hooks import run_credentials_exchange
 from idp.actions.login import run_on_refresh
-from idp.core import clock
+from idp.core import clock, fastsql
 from idp.core.crypto import random_token, sha256_hex
 from idp.extensions import db, services
 from idp.identity.models import User
@@ -113,7 +113,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         who: AuthenticatedUser = request.user
         data = request.payload.data
         now = clock.now()
-        db.session.add(
+        fastsql.insert(
+            db.session,
             AuthorizationCode(
                 code_hash=sha256_hex(code),
                 grant_id="grt_" + random_token(12),
@@ -133,7 +134,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 action_effects=who.action_effects,
                 created_at=now,
                 expires_at=now + services().config["AUTH_CODE_TTL"],
-            )
+            ),
         )
 
     def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
@@ -141,18 +142,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         concurrent redemptions exactly one gets the row back."""
         now = clock.now()
         code_hash = sha256_hex(code)
-        claimed = db.session.scalars(
-            update(AuthorizationCode)
-            .where(
-                AuthorizationCode.code_hash == code_hash,
-                AuthorizationCode.client_id == client.client_id,
-                AuthorizationCode.used_at.is_(None),
-                AuthorizationCode.expires_at > now,
-            )
-            .values(used_at=now)
-            .returning(AuthorizationCode),
-            execution_options={"synchronize_session": False},
-        ).first()
+        claimed = fastsql.returning(
+            db.session,
+            AuthorizationCode,
+            "UPDATE authorization_codes SET used_at = :now WHERE code_hash = :code_hash"
+            " AND client_id = :client_id AND used_at IS NULL AND expires_at > :now",
+            {"now": now, "code_hash": code_hash, "client_id": client.client_id},
+        )
         if claimed is None:
             self._on_replay(code_hash, client.client_id)
             return None
@@ -180,7 +176,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Nothing to do: the code was marked used when it was claimed."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
-        return db.session.get(User, authorization_code.user_id)
+        return fastsql.get(db.session, User, authorization_code.user_id)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         code: AuthorizationCode = self.request.authorization_code

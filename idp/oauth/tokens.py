@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from idp.core import clock
+from idp.core import clock, fastsql
 from idp.core.crypto import random_token, sha256_hex
 from idp.identity.models import User
 from idp.keys.service import KeyRing
@@ -128,7 +128,8 @@ class TokenIssuer:
         token, jti, exp = self.access_token(
             client_id=ctx.client_id, sub=ctx.user_id, audience=aud, scope=scope, extra=extra
         )
-        session.add(
+        fastsql.insert(
+            session,
             AccessTokenRecord(
                 jti=jti,
                 grant_id=ctx.grant_id,
@@ -136,7 +137,7 @@ class TokenIssuer:
                 user_id=ctx.user_id,
                 expires_at=exp,
                 revoked=False,
-            )
+            ),
         )
         return {
             "access_token": token,

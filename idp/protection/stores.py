@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from idp.core import clock
+from idp.core import clock, fastsql
 from idp.protection.models import ProtectionCounter
 
 
@@ -66,11 +66,14 @@ class SqlCounterStore:
         return max((until or 0) - clock.now(), 0)
 
     def look(self, keys: list[str]) -> dict[str, int]:
-        rows = self._session().execute(
-            select(ProtectionCounter.key, ProtectionCounter.blocked_until).where(
-                ProtectionCounter.key.in_(keys)
-            )
+        if not keys:
+            return {}
+        names = {f"k{i}": key for i, key in enumerate(keys)}
+        placeholders = ", ".join(f":{name}" for name in names)  # values stay parameters
+        sql = (
+            f'SELECT "key", blocked_until FROM protection_counters WHERE "key" IN ({placeholders})'  # noqa: S608
         )
+        rows = fastsql.execute(self._session(), sql, names).fetchall()
         now = clock.now()
         return {key: max((until or 0) - now, 0) for key, until in rows}
 

@@ -1,0 +1,203 @@
+"""Plain DBAPI statements inside the ORM session's transaction, for the login's hot path.
+
+A login runs about fifteen statements. Through the ORM's unit of work each costs 0.15-0.3 ms of
+Python; the same statement sent to the DBAPI connection costs ~0.02 ms (docs/design-notes.md,
+"A thin SQL layer on the login path"). The rows stay ORM instances: ``insert`` writes a new one
+and ``get``/``load`` read one, and both leave it persistent in the session, so a later change
+to an attribute is flushed by the ORM as usual and ``session.get`` finds it in the identity
+map. Only columns are handled (no relationships, no ORM events), which is all these models
+have. Statements are written once with ``:name`` parameters; psycopg spells them
+``%(name)s``. Pending ORM changes are flushed before a statement, as autoflush would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import JSON, Boolean, inspect
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+T = TypeVar("T")
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+_PYFORMAT: dict[str, str] = {}
+
+
+def _sql(session: Session, sql: str) -> str:
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        return sql  # sqlite3 takes :name itself
+    text = _PYFORMAT.get(sql)
+    if text is None:
+        text = _PYFORMAT[sql] = _NAMED.sub(r"%(\1)s", sql)
+    return text
+
+
+def execute(session: Session, sql: str, params: dict[str, Any] | None = None) -> Any:
+    """Run ``sql`` on the connection of the session's transaction (begun if need be) and
+    return the DBAPI cursor."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    return raw.execute(_sql(session, sql), params or {})
+
+
+@dataclass(frozen=True)
+class _Column:
+    key: str  # attribute
+    name: str  # column
+    json: bool
+    boolean: bool
+    default: Any  # sqlalchemy ColumnDefault or None
+    autoincrement: bool
+
+
+@dataclass(frozen=True)
+class _Table:
+    mapper: Any
+    name: str
+    columns: tuple[_Column, ...]
+    primary_key: tuple[_Column, ...]
+    select: str  # "SELECT <columns> FROM <table>"
+
+
+_TABLES: dict[type, _Table] = {}
+
+
+def _table(model: type) -> _Table:
+    found = _TABLES.get(model)
+    if found is not None:
+        return found
+    mapper: Any = inspect(model)
+    table = mapper.local_table
+    columns = []
+    for prop in mapper.column_attrs:
+        col = prop.columns[0]
+        columns.append(
+            _Column(
+                key=prop.key,
+                name=col.name,
+                json=isinstance(col.type, JSON),
+                boolean=isinstance(col.type, Boolean),
+                default=col.default,
+                autoincrement=col.primary_key and col.autoincrement is True,
+            )
+        )
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    pk_names = {c.name for c in table.primary_key.columns}
+    found = _Table(
+        mapper=mapper,
+        name=table.name,
+        columns=tuple(columns),
+        primary_key=tuple(c for c in columns if c.name in pk_names),
+        select=f"SELECT {names} FROM {table.name}",  # noqa: S608 - names from the mapper
+    )
+    _TABLES[model] = found
+    return found
+
+
+def _from_db(column: _Column, value: Any) -> Any:
+    if value is None:
+        return None
+    if column.json and isinstance(value, str | bytes):
+        return json.loads(value)
+    if column.boolean:
+        return bool(value)
+    return value
+
+
+def _attach(session: Session, table: _Table, values: tuple[Any, ...]) -> Any:
+    """The persistent instance for a row: the one in the identity map if the session has it
+    (as ``session.get`` would), else a new one added to the session without any SQL."""
+    key = table.mapper.identity_key_from_primary_key(
+        [values[table.columns.index(c)] for c in table.primary_key]
+    )
+    known = session.identity_map.get(key)
+    if known is not None:
+        return known
+    obj = table.mapper.class_manager.new_instance()
+    for column, value in zip(table.columns, values, strict=True):
+        set_committed_value(obj, column.key, value)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+def load(session: Session, model: type[T], where: str, params: dict[str, Any]) -> T | None:
+    """The first row of ``model`` matching the SQL condition ``where``."""
+    table = _table(model)
+    row = execute(session, f"{table.select} WHERE {where}", params).fetchone()
+    if row is None:
+        return None
+    values = tuple(_from_db(c, v) for c, v in zip(table.columns, row, strict=True))
+    return _attach(session, table, values)
+
+
+def get(session: Session, model: type[T], pk: Any) -> T | None:
+    """``session.get`` for a single-column primary key."""
+    table = _table(model)
+    column = table.primary_key[0]
+    known = session.identity_map.get(table.mapper.identity_key_from_primary_key([pk]))
+    if known is not None:
+        return known
+    return load(session, model, f'"{column.name}" = :pk', {"pk": pk})
+
+
+def returning(session: Session, model: type[T], sql: str, params: dict[str, Any]) -> T | None:
+    """Run ``sql`` (an UPDATE or DELETE ... RETURNING); the row it returns as an instance."""
+    table = _table(model)
+    columns = ", ".join(f'"{c.name}"' for c in table.columns)
+    row = execute(session, f"{sql} RETURNING {columns}", params).fetchone()
+    if row is None:
+        return None
+    values = tuple(_from_db(c, v) for c, v in zip(table.columns, row, strict=True))
+    known = session.identity_map.get(
+        table.mapper.identity_key_from_primary_key(
+            [values[table.columns.index(c)] for c in table.primary_key]
+        )
+    )
+    if known is not None:  # the statement changed it: refresh what the session holds
+        for column, value in zip(table.columns, values, strict=True):
+            set_committed_value(known, column.key, value)
+        return known
+    return _attach(session, table, values)
+
+
+def insert(session: Session, obj: Any) -> None:
+    """INSERT a new instance, applying its columns' Python defaults as a flush would. It is
+    then persistent in the session, unless its key is generated by the database (it is left
+    out of the session then: nothing on the hot path reads such a row back)."""
+    table = _table(type(obj))
+    names, params = [], {}
+    for column in table.columns:
+        value = getattr(obj, column.key)
+        if value is None and column.default is not None:
+            arg = column.default.arg
+            value = arg(None) if column.default.is_callable else arg
+            set_committed_value(obj, column.key, value)
+        if value is None and column.autoincrement:
+            continue
+        names.append(column.name)
+        params[column.name] = json.dumps(value) if column.json and value is not None else value
+    quoted = ", ".join(f'"{n}"' for n in names)
+    placeholders = ", ".join(f":{n}" for n in names)
+    sql = f"INSERT INTO {table.name} ({quoted}) VALUES ({placeholders})"  # noqa: S608 - mapper
+    execute(session, sql, params)
+    if any(getattr(obj, c.key) is None for c in table.primary_key):
+        return
+    make_transient_to_detached(obj)
+    session.add(obj)
+
+
+def delete(session: Session, obj: Any) -> None:
+    """DELETE a persistent instance by its primary key and drop it from the session."""
+    table = _table(type(obj))
+    where = " AND ".join(f'"{c.name}" = :{c.name}' for c in table.primary_key)
+    params = {c.name: getattr(obj, c.key) for c in table.primary_key}
+    execute(session, f"DELETE FROM {table.name} WHERE {where}", params)  # noqa: S608 - mapper
+    if obj in session:
+        session.expunge(obj)
