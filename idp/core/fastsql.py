@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Boolean, inspect
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import JSON, Boolean, event, inspect
+from sqlalchemy.orm import Session, make_transient, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 T = TypeVar("T")
@@ -191,6 +191,26 @@ def insert(session: Session, obj: Any) -> None:
         return
     make_transient_to_detached(obj)
     session.add(obj)
+    session.info.setdefault(_INSERTED, []).append(obj)
+
+
+# A row the ORM inserts is dropped from the session if its transaction rolls back; one added
+# here would stay, expired, and fail on its next read. These events keep the ORM's behaviour.
+_INSERTED = "fastsql.inserted"
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_INSERTED, None)
+
+
+@event.listens_for(Session, "after_rollback")  # before the session expires what it holds
+def _rolled_back(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint: the outer transaction still holds the rows
+    for obj in session.info.pop(_INSERTED, []):
+        if obj in session:
+            make_transient(obj)
 
 
 def delete(session: Session, obj: Any) -> None:

@@ -156,3 +156,19 @@ def _committed_user() -> User:
     db.session.add(user)
     db.session.commit()
     return user
+
+
+def test_a_row_inserted_then_rolled_back_is_dropped_from_the_session_as_the_orm_would(
+    ctx: None,
+) -> None:
+    user = new_user(name="Gone")
+    fastsql.insert(db.session, user)
+    db.session.rollback()
+    assert user not in db.session and user.name == "Gone"  # readable, not expired
+    with db.transaction() as other:
+        assert other.get(User, user.id) is None
+    kept = new_user()
+    fastsql.insert(db.session, kept)
+    db.session.commit()
+    db.session.rollback()  # nothing to undo: the insert is committed
+    assert kept in db.session and kept.email
