@@ -219,14 +219,17 @@ def _logged_in(row: flows.Interaction, user: User) -> Response:
         svc.config["SESSION_TTL"],
         request.cookies.get(cookies.session()),
     )
-    row.completed_at = _session.auth_time
     params = dict(row.params)
     db.session.commit()
     # Usually the login was all the request lacked: answer it here (one round trip fewer).
-    # Otherwise the browser goes back to /authorize, which asks for the rest; 303 either way, so
-    # it follows with GET and never re-posts the password (OAuth 2.1 §7.5.3).
-    resp = finish_after_login(params, _session, row) or redirect(
-        "/authorize?" + urlencode(params), code=303
-    )
+    # Otherwise the browser goes back to /authorize, which asks for the rest and finds the
+    # interaction completed; 303 either way, so it follows with GET and never re-posts the
+    # password (OAuth 2.1 §7.5.3). Only then is completed_at written: answered here, the
+    # interaction is deleted instead.
+    resp = finish_after_login(params, _session, row)
+    if resp is None:
+        row.completed_at = _session.auth_time
+        db.session.commit()
+        resp = redirect("/authorize?" + urlencode(params), code=303)
     cookies.put(resp, cookies.session(), cookie_value, svc.config["SESSION_TTL"])
     return resp
