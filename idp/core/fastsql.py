@@ -7,7 +7,9 @@ and ``get``/``load`` read one, and both leave it persistent in the session, so a
 to an attribute is flushed by the ORM as usual and ``session.get`` finds it in the identity
 map. Only columns are handled (no relationships, no ORM events), which is all these models
 have. Statements are written once with ``:name`` parameters; psycopg spells them
-``%(name)s``. Pending ORM changes are flushed before a statement, as autoflush would.
+``%(name)s``. Pending ORM changes are flushed before a statement, as autoflush would, and
+driver errors are raised as SQLAlchemy's. One difference: ``None`` in a JSON column is stored
+as SQL NULL, where the ORM writes JSON ``null``; both read back as ``None``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Boolean, event, inspect
+from sqlalchemy import JSON, Boolean, event, exc, inspect
 from sqlalchemy.orm import Session, make_transient, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -41,9 +43,28 @@ def execute(session: Session, sql: str, params: dict[str, Any] | None = None) ->
     return the DBAPI cursor."""
     if session.new or session.dirty or session.deleted:
         session.flush()
-    raw = session.connection().connection.driver_connection
+    conn = session.connection()
+    raw = conn.connection.driver_connection
     assert raw is not None
-    return raw.execute(_sql(session, sql), params or {})
+    text = _sql(session, sql)
+    try:
+        return raw.execute(text, params or {})
+    except conn.dialect.loaded_dbapi.Error as err:
+        # Raised as SQLAlchemy would, so that the app's handlers answer as for the ORM (503
+        # for a database that is down or locked, 409 for a conflict) and a dead connection
+        # leaves the pool. Parameters stay out of the message: they hold code and token hashes.
+        gone = conn.dialect.is_disconnect(err, raw, None)
+        if gone:
+            conn.invalidate(err)
+        raise exc.DBAPIError.instance(
+            text,
+            None,
+            err,
+            conn.dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=gone,
+            dialect=conn.dialect,
+        ) from err
 
 
 @dataclass(frozen=True)
@@ -100,24 +121,35 @@ def _table(model: type) -> _Table:
     return found
 
 
-def _from_db(column: _Column, value: Any) -> Any:
+def _from_db(column: _Column, value: Any, text_json: bool) -> Any:
+    """``text_json``: the driver hands JSON back as text (sqlite3; psycopg decodes it)."""
     if value is None:
         return None
-    if column.json and isinstance(value, str | bytes):
+    if column.json and text_json:
         return json.loads(value)
     if column.boolean:
         return bool(value)
     return value
 
 
-def _attach(session: Session, table: _Table, values: tuple[Any, ...]) -> Any:
+def _values(session: Session, table: _Table, row: Any) -> tuple[Any, ...]:
+    text_json = session.bind is not None and session.bind.dialect.name == "sqlite"
+    return tuple(_from_db(c, v, text_json) for c, v in zip(table.columns, row, strict=True))
+
+
+def _attach(session: Session, table: _Table, values: tuple[Any, ...], changed: bool = False) -> Any:
     """The persistent instance for a row: the one in the identity map if the session has it
-    (as ``session.get`` would), else a new one added to the session without any SQL."""
+    (as ``session.get`` would), refreshed from the row if the statement ``changed`` it or a
+    commit or rollback expired it; else a new one added to the session without any SQL.
+    Pending changes were flushed before the statement, so the row has them."""
     key = table.mapper.identity_key_from_primary_key(
         [values[table.columns.index(c)] for c in table.primary_key]
     )
     known = session.identity_map.get(key)
     if known is not None:
+        if changed or inspect(known).expired_attributes:
+            for column, value in zip(table.columns, values, strict=True):
+                set_committed_value(known, column.key, value)
         return known
     obj = table.mapper.class_manager.new_instance()
     for column, value in zip(table.columns, values, strict=True):
@@ -133,8 +165,7 @@ def load(session: Session, model: type[T], where: str, params: dict[str, Any]) -
     row = execute(session, f"{table.select} WHERE {where}", params).fetchone()
     if row is None:
         return None
-    values = tuple(_from_db(c, v) for c, v in zip(table.columns, row, strict=True))
-    return _attach(session, table, values)
+    return _attach(session, table, _values(session, table, row))
 
 
 def get(session: Session, model: type[T], pk: Any) -> T | None:
@@ -142,7 +173,7 @@ def get(session: Session, model: type[T], pk: Any) -> T | None:
     table = _table(model)
     column = table.primary_key[0]
     known = session.identity_map.get(table.mapper.identity_key_from_primary_key([pk]))
-    if known is not None:
+    if known is not None and not inspect(known).expired_attributes:
         return known
     return load(session, model, f'"{column.name}" = :pk', {"pk": pk})
 
@@ -154,17 +185,7 @@ def returning(session: Session, model: type[T], sql: str, params: dict[str, Any]
     row = execute(session, f"{sql} RETURNING {columns}", params).fetchone()
     if row is None:
         return None
-    values = tuple(_from_db(c, v) for c, v in zip(table.columns, row, strict=True))
-    known = session.identity_map.get(
-        table.mapper.identity_key_from_primary_key(
-            [values[table.columns.index(c)] for c in table.primary_key]
-        )
-    )
-    if known is not None:  # the statement changed it: refresh what the session holds
-        for column, value in zip(table.columns, values, strict=True):
-            set_committed_value(known, column.key, value)
-        return known
-    return _attach(session, table, values)
+    return _attach(session, table, _values(session, table, row), changed=True)
 
 
 def insert(session: Session, obj: Any) -> None:

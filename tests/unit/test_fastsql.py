@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import exc, inspect, select
 
 from idp.audit.models import LogEvent
 from idp.core import fastsql
@@ -172,3 +172,43 @@ def test_a_row_inserted_then_rolled_back_is_dropped_from_the_session_as_the_orm_
     db.session.commit()
     db.session.rollback()  # nothing to undo: the insert is committed
     assert kept in db.session and kept.email
+
+
+def test_driver_errors_are_raised_as_sqlalchemy_errors_without_parameters(ctx: None) -> None:
+    """The app answers SQLAlchemy's errors (409 for a conflict, 503 for a database that is
+    down or locked); a bare driver error would be a 500."""
+    user = _committed_user()
+    twin = new_user()
+    twin.id = user.id
+    with pytest.raises(exc.IntegrityError) as caught:
+        fastsql.insert(db.session, twin)
+    assert twin.email not in str(caught.value)  # no parameters in the message
+
+
+def test_get_rereads_an_expired_row_and_sees_it_gone(ctx: None) -> None:
+    user = _committed_user()
+    user_id = user.id  # read now: an expired attribute would begin a transaction to reload
+    fastsql.execute(db.session, "SELECT 1")
+    db.session.rollback()  # expires what the session holds
+    assert inspect(user).expired_attributes
+    with db.transaction() as other:
+        other.delete(other.get(User, user_id))
+    assert fastsql.get(db.session, User, user_id) is None
+
+
+def test_a_json_string_is_decoded_once(ctx: None) -> None:
+    row = Interaction(
+        uid=random_token(8),
+        client_id="c",
+        params={},
+        prompt="login",
+        browser_hash="h",
+        created_at=1,
+        expires_at=10,
+        data="123",  # type: ignore[arg-type]
+    )
+    db.session.add(row)
+    db.session.commit()
+    db.session.expunge_all()
+    loaded = fastsql.get(db.session, Interaction, row.uid)
+    assert loaded is not None and loaded.data == "123"
