@@ -6,6 +6,8 @@ install`` turns one into an ordinary action: the operator's ``--config`` is vali
 the manifest and becomes ``event.configuration``, ``--secret`` values are stored encrypted like
 any action secret, and the allow-list of ``api.http`` is derived from the manifest's egress
 rule (never typed by hand), so a plugin can reach only the hosts its configuration names.
+
+This is the service (no command line here): ``idp/cli/marketplace.py`` holds the commands.
 """
 
 from __future__ import annotations
@@ -15,19 +17,15 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.actions import service, triggers
 from idp.actions.models import Action, ActionVersion
 from idp.core.crypto import SecretBox
-
-if TYPE_CHECKING:
-    from idp.cli import Ctx
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 TYPES = ("string", "list", "bool")
@@ -286,82 +284,3 @@ def install(
     ):
         service.bind(session, limits, action, plugin.trigger)
     return action, version
-
-
-# ----------------------------------------------------------------------------- command line
-# ``click.pass_obj`` hands over the ``Ctx`` that ``idp.cli.main`` built (what ``pass_ctx`` finds),
-# and the CLI helpers are imported when a command runs: the app imports this module too, and
-# ``idp.cli`` registers this group while it is itself being imported.
-@click.group()
-def marketplace() -> None:
-    """Reviewed, ready-made actions (plugins/actions/<slug>/): list and install."""
-
-
-@marketplace.command("list")
-@click.pass_obj
-def list_(ctx: Ctx) -> None:
-    """Plugins with their trigger and settings."""
-    from idp.actions.cli import _errors
-
-    with _errors():
-        rows = [
-            {
-                "slug": p.slug,
-                "title": p.title,
-                "version": p.version,
-                "trigger": p.trigger,
-                "description": p.description,
-                "config": [c.__dict__ for c in p.config],
-                "secrets": [s.__dict__ for s in p.secrets],
-            }
-            for p in catalog()
-        ]
-    ctx.emit(
-        rows,
-        lambda: (
-            "\n".join(f"{r['slug']:<24} {r['trigger']:<24} {r['title']}" for r in rows)
-            or "(no plugins)"
-        ),
-    )
-
-
-@marketplace.command("install")
-@click.argument("slug")
-@click.option("--name", default=None, help="the action's name; the slug by default")
-@click.option("--config", "config", multiple=True, help="KEY=VALUE (lists: a,b,c)")
-@click.option("--secret", "secrets", multiple=True, help="KEY=VALUE (stored encrypted)")
-@click.option("--bind", is_flag=True, help="add it to the end of its trigger's chain")
-@click.pass_obj
-def install_(
-    ctx: Ctx,
-    slug: str,
-    name: str | None,
-    config: tuple[str, ...],
-    secrets: tuple[str, ...],
-    bind: bool,
-) -> None:
-    """Install SLUG as an ordinary action (deployed; bound with --bind)."""
-    from idp.actions.cli import _action_dict, _bump, _errors, _operator, _pairs
-    from idp.extensions import services
-
-    given, secret_values = _pairs(config, "--config"), _pairs(secrets, "--secret")
-    with ctx.session() as s, _errors():
-        svc = services()
-        plugin = get(slug)
-        action, version = install(
-            s, service.Limits.from_config(svc.config), svc.box, svc.actions.deps_root, plugin,
-            name=name, config=given, secrets=secret_values, bind=bind, by=_operator(),
-        )  # fmt: skip
-        position = next(
-            (b.position for b in service.bindings(s, plugin.trigger) if b.action_id == action.id),
-            None,
-        )
-        data: dict[str, Any] = {
-            "action": _action_dict(action, position),
-            "configuration": action.configuration,
-            "version": version.number,
-            "plugin": {"slug": plugin.slug, "version": plugin.version},
-        }
-    _bump(ctx)  # after the commit: workers reload with the new version in place
-    where = f", bound to {plugin.trigger}" if position is not None else " (not bound)"
-    ctx.emit(data, f"{data['action']['name']} version {data['version']} deployed{where}")

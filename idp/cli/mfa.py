@@ -4,11 +4,12 @@ factors (a user who lost every factor and every recovery code)."""
 from __future__ import annotations
 
 import click
+from sqlalchemy.orm import Session
 
-from idp.cli import Ctx, pass_ctx
+from idp.cli.context import Ctx, Group, pass_ctx
 
 
-@click.group()
+@click.group(cls=Group)
 def mfa() -> None:
     """Multi-factor authentication: app policies, users' factors."""
 
@@ -27,10 +28,10 @@ def policy(ctx: Ctx, client_id: str, policy: str) -> None:
     ctx.emit({"client_id": client_id, "mfa_policy": policy}, f"{client_id}: MFA {policy}")
 
 
-def _user_id(s: object, email: str) -> str:
+def _user_id(s: Session, email: str) -> str:
     from idp.identity.service import find_user_id
 
-    user_id = find_user_id(s, email)  # type: ignore[arg-type]
+    user_id = find_user_id(s, email)
     if user_id is None:
         raise click.ClickException(f"no user with email {email!r}")
     return user_id

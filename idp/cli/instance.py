@@ -1,24 +1,15 @@
-"""The ``idp`` command line: ``idp --instance DIR [--json] <command> ...``.
-
-Bad arguments get a one-line error and a non-zero exit, never a traceback.
-"""
+"""``idp init`` and ``idp serve``: create an instance folder, and serve it."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import click
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
-from idp.core.errors import IdpError
+from idp.cli.context import Command, Ctx, pass_ctx
 
 CONFIG_TEMPLATE = """\
 # idp instance configuration. Every key can be overridden by an IDP_<KEY> environment variable.
@@ -30,61 +21,7 @@ CONFIG_TEMPLATE = """\
 """
 
 
-class Ctx:
-    def __init__(self, instance: Path, as_json: bool) -> None:
-        self.instance = instance
-        self.as_json = as_json
-
-    def emit(self, data: Any, text: str | Callable[[], str]) -> None:
-        if self.as_json:
-            click.echo(json.dumps(data, indent=2, default=str))
-        else:
-            click.echo(text() if callable(text) else text)
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """An app context and a session whose work commits on success."""
-        from idp import create_app
-        from idp.extensions import db
-
-        try:
-            app = create_app(instance_path=self.instance)
-        except (RuntimeError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
-        with app.app_context():
-            try:
-                yield db.session
-                db.session.commit()
-            except IdpError as exc:
-                db.session.rollback()
-                raise click.ClickException(str(exc)) from None
-            except OperationalError as exc:
-                raise click.ClickException(f"database unavailable: {exc.orig}") from None
-            finally:
-                db.session.close()
-                db.engine.dispose()  # a command leaves no pooled connection behind
-
-
-pass_ctx = click.make_pass_decorator(Ctx)
-
-
-@click.group()
-@click.option(
-    "--instance",
-    envvar="IDP_INSTANCE",
-    default="instance",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Instance folder.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_context
-def main(ctx: click.Context, instance: Path, as_json: bool) -> None:
-    """idp: OpenID Connect / OAuth 2.1 authorization server."""
-    ctx.obj = Ctx(instance.resolve(), as_json)
-
-
-@main.command()
+@click.command(cls=Command)
 @click.option("--alg", type=click.Choice(["RS256", "ES256"]), default=None)
 @pass_ctx
 def init(ctx: Ctx, alg: str | None) -> None:
@@ -123,7 +60,7 @@ def init(ctx: Ctx, alg: str | None) -> None:
     )
 
 
-@main.command()
+@click.command(cls=Command)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
@@ -161,12 +98,3 @@ def serve(
         argv += ["--access-logfile", "-", "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(M)sms']
     argv.append("idp.wsgi:app")
     os.execv(sys.executable, argv)  # noqa: S606 - argv is ours, not user input
-
-
-def register_commands() -> None:
-    from idp import cli_admin
-
-    cli_admin.register(main)
-
-
-register_commands()

@@ -2,65 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from idp.cli import Ctx, pass_ctx
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    from idp.actions.engine import ActionsFailed
-    from idp.actions.service import ActionError, NotFound
-
-    try:
-        yield
-    except (ActionError, NotFound, ActionsFailed) as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=what)
-        out[key] = value
-    return out
-
-
-def _action_dict(action: Any, chain_position: int | None = None) -> dict[str, Any]:
-    return {
-        "id": action.id,
-        "name": action.name,
-        "trigger": action.trigger,
-        "live_version": action.live_version,
-        "dependencies": action.dependencies,
-        "allowed_hosts": action.allowed_hosts,
-        "timeout_ms": action.timeout_ms,
-        "marketplace": action.marketplace_slug,
-        "bound_at": chain_position,
-    }
-
-
-def _bump(ctx: Ctx) -> None:
-    """After the commit: every worker on this machine reloads its chains."""
-    from idp.actions.service import bump_generation
-
-    bump_generation(ctx.instance / "actions" / "generation")
-
-
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+from idp.cli import actions_common as common
+from idp.cli.context import Ctx, Group, pass_ctx
 
 
 def _draft_options(f: Any) -> Any:
@@ -70,7 +19,7 @@ def _draft_options(f: Any) -> Any:
     return f
 
 
-@click.group()
+@click.group(cls=Group)
 def actions() -> None:
     """Sandboxed operator code in each flow: drafts, versions, bindings, secrets, tests."""
 
@@ -86,12 +35,12 @@ def create(ctx: Ctx, file: Any, name: str, trigger: str, **draft: Any) -> None:
     from idp.actions import service
     from idp.extensions import services
 
-    with ctx.session() as s, _errors():
+    with ctx.session() as s, common.errors():
         limits = service.Limits.from_config(services().config)
         action = service.save_draft(
             s, limits, name, trigger=trigger, code=file.read(), **_draft_kwargs(draft)
         )
-        data = _action_dict(action)
+        data = common.action_dict(action)
     ctx.emit(data, f"draft of {name} saved ({data['id']})")
 
 
@@ -117,8 +66,8 @@ def deploy(
     from idp.actions import service
     from idp.extensions import services
 
-    pairs = _pairs(secrets, "--secret")
-    with ctx.session() as s, _errors():
+    given = common.pairs(secrets, "--secret")
+    with ctx.session() as s, common.errors():
         svc = services()
         limits = service.Limits.from_config(svc.config)
         action = service.save_draft(
@@ -129,11 +78,11 @@ def deploy(
             code=file.read() if file else None,
             **_draft_kwargs(draft),
         )
-        for key, value in pairs.items():
+        for key, value in given.items():
             service.set_secret(s, svc.box, limits, action, key, value)
-        version = service.deploy(s, limits, action, svc.actions.deps_root, _operator())
-        data = {"action": _action_dict(action), "version": version.number}
-    _bump(ctx)
+        version = service.deploy(s, limits, action, svc.actions.deps_root, common.operator())
+        data = {"action": common.action_dict(action), "version": version.number}
+    common.bump(ctx)
     ctx.emit(data, f"{name} version {data['version']} deployed")
 
 
@@ -144,7 +93,7 @@ def versions(ctx: Ctx, name: str) -> None:
     """History of deployed versions (who and when; * marks the live one)."""
     from idp.actions import service
 
-    with ctx.session() as s, _errors():
+    with ctx.session() as s, common.errors():
         action = service.get_action(s, name)
         rows = [
             {
@@ -176,10 +125,10 @@ def rollback(ctx: Ctx, name: str, version: int) -> None:
     """Make an earlier version live again."""
     from idp.actions import service
 
-    with ctx.session() as s, _errors():
+    with ctx.session() as s, common.errors():
         action = service.get_action(s, name)
         service.rollback(s, action, version)
-    _bump(ctx)
+    common.bump(ctx)
     ctx.emit({"name": name, "live_version": version}, f"{name} now runs version {version}")
 
 
@@ -194,13 +143,13 @@ def bind(ctx: Ctx, name: str, trigger: str, position: int | None, allowed_to_fai
     from idp.actions import service
     from idp.extensions import services
 
-    with ctx.session() as s, _errors():
+    with ctx.session() as s, common.errors():
         svc = services()
         action = service.get_action(s, name)
         limits = service.Limits.from_config(svc.config)
         service.bind(s, limits, action, trigger, position, allowed_to_fail)
         chain = [b.action_id for b in service.bindings(s, trigger)]
-    _bump(ctx)
+    common.bump(ctx)
     ctx.emit({"trigger": trigger, "chain": chain}, f"{name} bound to {trigger}")
 
 
@@ -212,9 +161,9 @@ def unbind(ctx: Ctx, name: str, trigger: str) -> None:
     """Remove NAME from TRIGGER's chain."""
     from idp.actions import service
 
-    with ctx.session() as s, _errors():
+    with ctx.session() as s, common.errors():
         service.unbind(s, service.get_action(s, name), trigger)
-    _bump(ctx)
+    common.bump(ctx)
     ctx.emit({"trigger": trigger, "unbound": name}, f"{name} unbound from {trigger}")
 
 
@@ -227,9 +176,9 @@ def move(ctx: Ctx, name: str, trigger: str, position: int) -> None:
     """Move NAME to POSITION in TRIGGER's chain."""
     from idp.actions import service
 
-    with ctx.session() as s, _errors():
+    with ctx.session() as s, common.errors():
         service.move(s, service.get_action(s, name), trigger, position)
-    _bump(ctx)
+    common.bump(ctx)
     ctx.emit({"trigger": trigger, "moved": name, "position": position}, "moved")
 
 
@@ -240,13 +189,15 @@ def list_(ctx: Ctx, trigger: str | None) -> None:
     """Actions and, per trigger, the bound chain in order."""
     from idp.actions import service, triggers
 
-    with ctx.session() as s, _errors():
+    with ctx.session() as s, common.errors():
         positions = {
             b.action_id: b.position
             for t in ([trigger] if trigger else list(triggers.TRIGGERS))
             for b in service.bindings(s, t)
         }
-        rows = [_action_dict(a, positions.get(a.id)) for a in service.list_actions(s, trigger)]
+        rows = [
+            common.action_dict(a, positions.get(a.id)) for a in service.list_actions(s, trigger)
+        ]
     ctx.emit(
         rows,
         lambda: (
@@ -272,7 +223,7 @@ def test(ctx: Ctx, name: str, version: int | None, event_file: Path | None) -> N
     from idp.extensions import services
 
     event = json.loads(event_file.read_text()) if event_file else None
-    with ctx.session() as s, _errors():
+    with ctx.session() as s, common.errors():
         svc = services()
         action = service.get_action(s, name)
         link = link_for_test(s, svc.box, svc.actions.deps_root, action, version)
@@ -295,17 +246,17 @@ def secrets_(ctx: Ctx, name: str, to_set: tuple[str, ...], to_delete: tuple[str,
     from idp.actions import service
     from idp.extensions import services
 
-    pairs = _pairs(to_set, "--set")
-    with ctx.session() as s, _errors():
+    given = common.pairs(to_set, "--set")
+    with ctx.session() as s, common.errors():
         svc = services()
         action = service.get_action(s, name)
         limits = service.Limits.from_config(svc.config)
-        for key, value in pairs.items():
+        for key, value in given.items():
             service.set_secret(s, svc.box, limits, action, key, value)
         for key in to_delete:
             service.delete_secret(s, action, key)
         names = service.secret_names(s, action)
-    _bump(ctx)
+    common.bump(ctx)
     ctx.emit(names, lambda: "\n".join(names) or "(no secrets)")
 
 
@@ -317,7 +268,7 @@ def executions(ctx: Ctx, name: str | None, limit: int) -> None:
     """Latest executions (all actions, or NAME with its counts and p50/p99)."""
     from idp.actions import service
 
-    with ctx.session() as s, _errors():
+    with ctx.session() as s, common.errors():
         action = service.get_action(s, name) if name else None
         rows = [
             {
@@ -358,7 +309,7 @@ def schema(ctx: Ctx, trigger: str | None) -> None:
     """Published event and api shape of each trigger, with a sample event."""
     from idp.actions import triggers
 
-    with _errors():
+    with common.errors():
         try:
             data = [
                 triggers.schema(triggers.get(t))
@@ -377,8 +328,8 @@ def delete(ctx: Ctx, name: str) -> None:
     from idp.actions import service
     from idp.extensions import services
 
-    with ctx.session() as s, _errors():
+    with ctx.session() as s, common.errors():
         svc = services()
         service.delete_action(s, service.get_action(s, name), svc.actions.deps_root)
-    _bump(ctx)
+    common.bump(ctx)
     ctx.emit({"deleted": name}, f"{name} deleted")

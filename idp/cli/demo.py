@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import click
 from sqlalchemy import select
 
-from idp.cli import Ctx, pass_ctx
+from idp.cli.context import Command, Ctx, pass_ctx
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_API = "https://api.example.com"
@@ -20,7 +20,7 @@ DEMO_APP = "Demo web app"
 DEMO_VERIFIER = "demo-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
-@click.command()
+@click.command(cls=Command)
 @pass_ctx
 def demo(ctx: Ctx) -> None:
     """Create the demo app, API and user if the instance has none yet."""
