@@ -99,7 +99,7 @@ class Effects:
 
 
 def _size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), default=str))
+    return len(json.dumps(value, separators=(",", ":")))  # JSON already (``_json_value``)
 
 
 def _text(value: Any, what: str, limit: int = 500, required: bool = True) -> str:

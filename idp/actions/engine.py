@@ -306,8 +306,8 @@ class ActionsEngine:
             headers.setdefault("Content-Type", "application/json")
         elif isinstance(body, str):
             body = body.encode()
-        else:
-            body = None
+        elif body is not None:  # it was dropped without a word: a request without its body
+            return {"error": "body is a string; send JSON data with json="}
         timeout = min(float(message.get("timeout") or 2.0), 10.0, deadline - time.monotonic())
         if timeout <= 0:
             return {"error": "no time left for an outbound call"}
@@ -398,9 +398,10 @@ def _scrub_commands(commands: list[dict[str, Any]], secrets: dict[str, str]) -> 
 
 
 def _json_bytes(value: Any) -> bytes:
+    """The JSON as it came (the line it came on was parsed as JSON, NaN refused)."""
     import json
 
-    return json.dumps(value, separators=(",", ":"), default=str).encode()
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _oauth_error(error: str, trigger_id: str) -> str:

@@ -27,6 +27,7 @@ Nothing the child writes is trusted by the host (SECURITY.md §4.4): the host va
 from __future__ import annotations
 
 import array
+import builtins
 import contextlib
 import ctypes
 import ctypes.util
@@ -44,7 +45,7 @@ import sys
 import time
 import traceback
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from typing import Any
+from typing import Any, NoReturn
 
 CONTROL_FD = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 MAX_LOG_CHARS = 4096
@@ -150,48 +151,134 @@ ZYGOTE_NEEDS = ("clone", "clone3", "kill", "setrlimit", "prlimit64", "setpriorit
 
 
 # ----------------------------------------------------------------------------- child side
-class ReadOnly:
-    """Attribute access over JSON data; assignments are refused (``event`` is read-only)."""
+READ_ONLY = "event is read-only: change things through api"
 
-    __slots__ = ("_data",)
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        object.__setattr__(self, "_data", data)
+class ReadOnlyDict(dict[str, Any]):
+    """A JSON object as an action sees it in ``event`` (or an ``api.http`` reply): a real dict
+    that refuses changes.
+
+    Being a dict, it is the value it looks like: ``dict()``, ``**``, ``json.dumps``, ``==``,
+    ``.items()``, ``len``, ``in`` and every api method take it as the JSON object it is. A key
+    also reads as an attribute (``event.user.email``), a missing one as ``None`` (where Auth0's
+    JavaScript has ``undefined``); a dict method wins over a key of the same name
+    (``event.request.query["keys"]``). Nested objects and arrays are read-only too; ``dict(x)``,
+    ``x | {...}``, ``x.copy()`` and ``copy.deepcopy(x)`` give changeable copies, ``to_dict()``
+    a deep one. Read-only is a convenience, not a boundary: the event is this process's copy.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any = ()) -> None:
+        if len(self):
+            raise TypeError(READ_ONLY)
+        dict.__init__(self, ((key, freeze(value)) for key, value in dict(data).items()))
 
     def __getattr__(self, name: str) -> Any:
-        try:
-            return _wrap(self._data[name])
-        except KeyError:
-            return None
-
-    def __getitem__(self, name: str) -> Any:
-        return _wrap(self._data[name])
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return _wrap(self._data.get(name, default))
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._data
-
-    def __iter__(self) -> Any:
-        return iter(self._data)
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # protocols (copy, pickle, ...) must not see None
+        return self.get(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("event is read-only: change things through api")
+        raise AttributeError(READ_ONLY)
 
-    def __repr__(self) -> str:
-        return f"ReadOnly({self._data!r})"
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(READ_ONLY)
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: Any) -> dict[str, Any]:
+        return thaw(self)
+
+    def __reduce__(self) -> Any:
+        return type(self), (thaw(self),)
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self._data))
+        """A plain, changeable deep copy."""
+        return thaw(self)
 
 
-def _wrap(value: Any) -> Any:
+class ReadOnlyList(list[Any]):
+    """A JSON array inside ``event``: a real list (so ``==`` a list, JSON, slicing and ``+``
+    give what a list gives, the last two as plain lists) that refuses changes."""
+
+    __slots__ = ()
+
+    def __init__(self, items: Any = ()) -> None:
+        if len(self):
+            raise TypeError(READ_ONLY)
+        list.__init__(self, (freeze(item) for item in items))
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: Any) -> list[Any]:
+        return thaw(self)
+
+    def __reduce__(self) -> Any:
+        return type(self), (thaw(self),)
+
+
+def _refuse(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
+    raise TypeError(READ_ONLY)
+
+
+# Every method that changes a dict or a list in place (set on the classes here rather than
+# written out one by one: the refusal is the same for each).
+for _name in ("__setitem__", "__delitem__", "__ior__", "clear", "pop", "popitem", "setdefault",
+              "update"):  # fmt: skip
+    setattr(ReadOnlyDict, _name, _refuse)
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend",
+              "insert", "pop", "remove", "clear", "sort", "reverse"):  # fmt: skip
+    setattr(ReadOnlyList, _name, _refuse)
+
+
+def freeze(value: Any) -> Any:
+    """JSON data as ``event`` hands it to an action: objects and arrays read-only."""
     if isinstance(value, dict):
-        return ReadOnly(value)
+        return ReadOnlyDict(value)
     if isinstance(value, list):
-        return tuple(_wrap(v) for v in value)
+        return ReadOnlyList(value)
     return value
+
+
+def thaw(value: Any) -> Any:
+    """A plain, changeable deep copy of (read-only) JSON data."""
+    if isinstance(value, dict):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [thaw(item) for item in value]
+    return value
+
+
+class NotJson(TypeError):
+    """An api method was given a value that JSON (RFC 8259) cannot carry."""
+
+
+def as_json(value: Any, label: str) -> Any:
+    """``value`` as plain JSON data (a copy), or an error naming ``label``: the api method and
+    the claim or key. Raised in the action, at its call, so the execution log shows where; a
+    value must never reach the host as its ``str()`` instead."""
+
+    def refuse(item: Any) -> NoReturn:
+        raise NotJson(f"{label}: value of type {type(item).__name__} is not JSON")
+
+    try:
+        return json.loads(json.dumps(value, allow_nan=False, default=refuse))
+    except NotJson as exc:
+        raise TypeError(str(exc)) from None
+    except TypeError as exc:  # a key that is not a string, number, true, false or null
+        raise TypeError(f"{label}: {exc}") from None
+    except ValueError as exc:  # NaN, Infinity, or a value that contains itself
+        raise ValueError(f"{label}: value is not JSON ({exc})") from None
+
+
+def labelled(method: str, args: tuple[Any, ...]) -> str:
+    """``id_token.set_custom_claim('x')``: the method, and the claim or key when it has one."""
+    if len(args) > 1 and isinstance(args[0], str):
+        return f"{method}({args[0][:100]!r})"
+    return method
 
 
 class Channel:
@@ -210,7 +297,9 @@ class Channel:
 
     @staticmethod
     def send(message: dict[str, Any]) -> None:
-        data = json.dumps(message, separators=(",", ":"), default=str).encode() + b"\n"
+        """One line; ``message`` is JSON data already (``as_json``): nothing is turned into
+        its ``str()`` on the way."""
+        data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode() + b"\n"
         view = memoryview(data)
         while view:
             view = view[os.write(1, view) :]
@@ -240,7 +329,8 @@ class Api:
 
     def _recorder(self, path: str) -> Any:
         def record(*args: Any, **kwargs: Any) -> None:
-            self._commands.append({"op": path, "args": list(args), "kwargs": kwargs})
+            call = as_json({"args": list(args), "kwargs": kwargs}, labelled(path, args))
+            self._commands.append({"op": path, **call})
 
         record.__name__ = path.rpartition(".")[2]
         return record
@@ -268,21 +358,23 @@ class Cache:
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
 
-    def _call(self, **message: Any) -> Any:
-        self._channel.send({"rpc": "cache", **message})
+    def _call(self, label: str, **message: Any) -> Any:
+        self._channel.send(as_json({"rpc": "cache", **message}, label))
         reply = json.loads(self._channel.readline())
         if reply.get("error"):
             raise ValueError(reply["error"])
         return reply.get("result")
 
     def get(self, key: str) -> Any:
-        return self._call(op="get", key=key)
+        return self._call("cache.get", op="get", key=key)
 
     def set(self, key: str, value: str, options: dict[str, Any] | None = None) -> Any:
-        return self._call(op="set", key=key, value=value, ttl=(options or {}).get("ttl"))
+        ttl = (options or {}).get("ttl")
+        label = labelled("cache.set", (key, value))
+        return self._call(label, op="set", key=key, value=value, ttl=ttl)
 
     def delete(self, key: str) -> Any:
-        return self._call(op="delete", key=key)
+        return self._call("cache.delete", op="delete", key=key)
 
 
 class Http:
@@ -291,26 +383,30 @@ class Http:
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
 
-    def request(self, method: str, url: str, **options: Any) -> ReadOnly:
-        self._channel.send({"rpc": "http", "method": method.upper(), "url": url, **options})
+    def request(self, method: str, url: str, **options: Any) -> ReadOnlyDict:
+        verb = method.upper()
+        message = {"rpc": "http", "method": verb, "url": as_json(url, f"http.{verb.lower()}")}
+        for name, value in options.items():
+            message[name] = as_json(value, f"http.{verb.lower()}({name}=...)")
+        self._channel.send(message)
         reply = json.loads(self._channel.readline())
         if reply.get("error"):
             raise HttpError(reply["error"])
-        return ReadOnly(reply)
+        return ReadOnlyDict(reply)
 
-    def get(self, url: str, **options: Any) -> ReadOnly:
+    def get(self, url: str, **options: Any) -> ReadOnlyDict:
         return self.request("GET", url, **options)
 
-    def post(self, url: str, **options: Any) -> ReadOnly:
+    def post(self, url: str, **options: Any) -> ReadOnlyDict:
         return self.request("POST", url, **options)
 
-    def put(self, url: str, **options: Any) -> ReadOnly:
+    def put(self, url: str, **options: Any) -> ReadOnlyDict:
         return self.request("PUT", url, **options)
 
-    def patch(self, url: str, **options: Any) -> ReadOnly:
+    def patch(self, url: str, **options: Any) -> ReadOnlyDict:
         return self.request("PATCH", url, **options)
 
-    def delete(self, url: str, **options: Any) -> ReadOnly:
+    def delete(self, url: str, **options: Any) -> ReadOnlyDict:
         return self.request("DELETE", url, **options)
 
 
@@ -329,7 +425,8 @@ def _unb64(text: str) -> bytes:
 def encode_token(options: dict[str, Any]) -> str:
     """``api.redirect.encode_token``: an HS256 JWT (RFC 7519) signed with the action's secret."""
     now = int(time.time())
-    payload = {**options.get("payload", {}), "iat": now}
+    payload = {**as_json(options.get("payload") or {}, "redirect.encode_token(payload)")}
+    payload["iat"] = now
     payload["exp"] = now + int(options.get("expires_in_seconds", 900))
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     body = _b64(json.dumps(payload, separators=(",", ":")).encode())
@@ -457,12 +554,12 @@ def run_child(limits: dict[str, Any], confined: bool = False) -> None:
             confine(limits)
         sys.stdout = sys.stderr = out
         api = Api(job, channel)
-        namespace: dict[str, Any] = {"__name__": "action", "__builtins__": __builtins__}
+        namespace: dict[str, Any] = {"__name__": "action", "__builtins__": builtins}
         exec(compile(job["code"], "action.py", "exec"), namespace)  # noqa: S102 (sandboxed)
         handler = namespace.get(job["entry"])
         if not callable(handler):
             raise LookupError(f"the action does not define {job['entry']}(event, api)")
-        handler(ReadOnly(event), api)
+        handler(ReadOnlyDict(event), api)
         commands = api._commands
     except MemoryError:
         error = {"kind": "memory", "message": "the action ran out of memory"}
@@ -472,9 +569,12 @@ def run_child(limits: dict[str, Any], confined: bool = False) -> None:
         error = {"kind": "exception", "message": f"{type(exc).__name__}: {exc}"[:1000] + where}
     sys.stdout = sys.__stdout__
     took = (time.perf_counter() - started) * 1000
-    channel.send(
-        {"done": True, "commands": commands, "logs": out.value(), "error": error, "ms": took}
-    )
+    result = {"done": True, "commands": commands, "logs": out.value(), "error": error, "ms": took}
+    try:
+        channel.send(result)
+    except (TypeError, ValueError):  # the action put something into api._commands itself
+        error = {"kind": "exception", "message": "the action's commands are not JSON"}
+        channel.send({**result, "commands": [], "error": error})
     os._exit(0)
 
 
