@@ -27,7 +27,7 @@ import requests
 
 from idp.actions.models import ActionExecution
 from idp.actions.runner.pool import Runner
-from idp.actions.runner.sandbox import Limits, Outcome, Zygote
+from idp.actions.runner.sandbox import RUNTIME, Limits, Outcome, Zygote
 from idp.extensions import services
 from tests.conftest import TEST_DB_URL
 from tests.helpers import jwt_parts
@@ -41,6 +41,7 @@ pytestmark = [
 ]
 
 ENTRY = "on_execute_credentials_exchange"
+RUNTIME_DIRS = ["/sandbox/runtime", "/sandbox/runtime/sandboxed"]
 # Put in front of every hostile action: ``attempt`` turns any outcome into a short string, and
 # ``syscall`` calls the kernel directly (what ctypes lets any action do).
 PRELUDE = """\
@@ -232,7 +233,7 @@ def test_only_a_minimal_read_only_root_is_visible(op: Any) -> None:
             listed = {p: attempt(lambda: sorted(os.listdir(p))) for p in event.dirs}
             api.access_token.set_custom_claim("r", listed)
             """,
-            event={"dirs": ["/", "/sandbox", "/sandbox/runtime", "/dev", *ancestors]},
+            event={"dirs": ["/", "/sandbox", *RUNTIME_DIRS, "/dev", *ancestors]},
         )
     )
     allowed_root = {"usr", "bin", "lib", "lib64", "proc", "dev", "sandbox"}
@@ -240,7 +241,10 @@ def test_only_a_minimal_read_only_root_is_visible(op: Any) -> None:
         allowed_root.add(prefix.parts[1])  # the interpreter's own prefix, bound read-only
     assert set(eval_list(seen["/"])) <= allowed_root
     assert eval_list(seen["/sandbox"]) == ["runtime"]
-    assert eval_list(seen["/sandbox/runtime"]) == ["bootstrap.py", "pyseccomp.py"]
+    assert eval_list(seen["/sandbox/runtime"]) == ["pyseccomp.py", "sandboxed"]
+    # the zygote's own modules, no more (the host's __pycache__ is not bound)
+    modules = sorted(module.name for module in RUNTIME.glob("*.py"))
+    assert eval_list(seen["/sandbox/runtime/sandboxed"]) == modules
     devices = {"null", "zero", "full", "random", "urandom", "tty", "pts", "ptmx", "shm", "fd"}
     devices |= {"stdin", "stdout", "stderr", "core", "mqueue", "console"}
     assert set(eval_list(seen["/dev"])) <= devices  # no disks, no host devices
@@ -303,7 +307,7 @@ def test_host_processes_are_invisible(op: Any) -> None:
     # the zygote, this execution, the zygote's spare, at most one finishing
     assert len(seen["pids"]) <= 4, seen
     for pid, cmdline in seen["cmdlines"].items():
-        assert "/sandbox/runtime/bootstrap.py" in cmdline or "No such" in cmdline, (pid, cmdline)
+        assert "/sandbox/runtime/sandboxed" in cmdline or "No such" in cmdline, (pid, cmdline)
         assert "pytest" not in cmdline
 
 

@@ -2,7 +2,7 @@
 
 Start-up decides once: bubblewrap with user namespaces (level A) or nothing. Without isolation,
 actions are refused and the reason is logged at start-up and shown in ``/health/ready``; the
-operator may set ``ACTIONS_INSECURE_DEV=1`` for development, which runs the same bootstrap without
+operator may set ``ACTIONS_INSECURE_DEV=1`` for development, which runs the same zygote without
 bubblewrap (rlimits and seccomp still apply, the file system and network do not) and says so
 loudly on every start.
 """
@@ -49,7 +49,7 @@ def probe() -> tuple[str | None, str]:
 
 
 class _InsecureZygote(Zygote):
-    """Development only: the same bootstrap, without bubblewrap."""
+    """Development only: the same zygote, without bubblewrap."""
 
     def start(self) -> None:
         import socket
@@ -62,7 +62,8 @@ class _InsecureZygote(Zygote):
                     sys.executable,
                     "-I",
                     "-S",
-                    str(sandbox.BOOTSTRAP),
+                    "-B",
+                    str(sandbox.RUNTIME),
                     str(inside.fileno()),
                     runtime,
                 ],

@@ -1,9 +1,10 @@
 """The host side of the Actions sandbox: bubblewrap zygotes and one execution over pipes.
 
 A zygote is one bubblewrap sandbox (every namespace unshared, no network, read-only root, uid
-65534, no capabilities, empty environment) running ``bootstrap.py``. Per execution the host hands
-it two fresh pipes; it forks a child that confines itself (rlimits, seccomp) and runs the action
-once. Starting a sandbox costs ~70 ms; forking a warm zygote costs ~1 ms (ARCHITECTURE.md §11).
+65534, no capabilities, empty environment) running the ``sandboxed`` package (stdlib only). Per
+execution the host hands it two fresh pipes; it forks a child that confines itself (rlimits,
+seccomp) and runs the action once. Starting a sandbox costs ~70 ms; forking a warm zygote costs
+~1 ms (ARCHITECTURE.md §11).
 
 Zygotes are per process (gunicorn workers each get their own) and per dependency directory, since
 an action may see its own dependencies and nothing else. The zygote exits when its control socket
@@ -33,7 +34,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+RUNTIME = Path(__file__).with_name("sandboxed")  # the package the zygote runs (stdlib only)
 SANDBOX_RUNTIME = "/sandbox/runtime"
 SANDBOX_DEPS = "/sandbox/deps"
 MAX_LINE = 64 * 1024  # one message from the sandbox (ARCHITECTURE.md §11)
@@ -91,10 +92,10 @@ def bwrap_argv(control_fd: int, deps: Path | None) -> list[str]:
     ]  # fmt: skip
     if not str(prefix).startswith("/usr/"):
         argv += ["--ro-bind", str(prefix), str(prefix)]
-    argv += [
-        "--ro-bind", str(BOOTSTRAP), f"{SANDBOX_RUNTIME}/bootstrap.py",
-        "--ro-bind", str(_pyseccomp_file()), f"{SANDBOX_RUNTIME}/pyseccomp.py",
-    ]  # fmt: skip
+    # The package's modules one by one: the host's __pycache__ stays out, the listing is exact.
+    for module in sorted(RUNTIME.glob("*.py")):
+        argv += ["--ro-bind", str(module), f"{SANDBOX_RUNTIME}/{RUNTIME.name}/{module.name}"]
+    argv += ["--ro-bind", str(_pyseccomp_file()), f"{SANDBOX_RUNTIME}/pyseccomp.py"]
     if deps is not None:
         argv += ["--ro-bind", str(deps), SANDBOX_DEPS]
     argv += [
@@ -105,7 +106,7 @@ def bwrap_argv(control_fd: int, deps: Path | None) -> list[str]:
         "--chdir", "/",
         "--hostname", "sandbox",
         "--",
-        str(python), "-I", "-S", "-B", f"{SANDBOX_RUNTIME}/bootstrap.py", str(control_fd),
+        str(python), "-I", "-S", "-B", f"{SANDBOX_RUNTIME}/{RUNTIME.name}", str(control_fd),
     ]  # fmt: skip
     return argv
 

@@ -1,0 +1,180 @@
+"""Confining a process for good: rlimits, not dumpable, and a seccomp deny-list (SECURITY.md
+§4.3). The zygote builds both filters once and loads the big one on itself; each child (or
+spare) adds the small one as precompiled BPF."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+from typing import Any
+
+# Syscalls an action never needs and that an escape would: processes, sockets, namespaces,
+# other processes' memory, kernel interfaces with a history of bugs (SECURITY.md §4.3).
+DENIED_SYSCALLS = (
+    "socket",
+    "socketpair",
+    "connect",
+    "bind",
+    "listen",
+    "accept",
+    "accept4",
+    "execve",
+    "execveat",
+    "fork",
+    "vfork",
+    "clone",
+    "clone3",
+    "ptrace",
+    "kill",
+    "tkill",
+    "tgkill",
+    "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "pidfd_getfd",
+    "setpriority",
+    "sched_setscheduler",
+    "sched_setparam",
+    "sched_setattr",
+    "sched_setaffinity",
+    "ioprio_set",
+    "process_vm_readv",
+    "process_vm_writev",
+    "mount",
+    "umount2",
+    "unshare",
+    "setns",
+    "pivot_root",
+    "chroot",
+    "bpf",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "perf_event_open",
+    "userfaultfd",
+    "setrlimit",
+    "prlimit64",
+    "personality",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "syslog",
+    "acct",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "quotactl",
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setgroups",
+    # System V and POSIX IPC objects outlive the process: state and a channel across executions.
+    "shmget",
+    "shmat",
+    "shmctl",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+    "semget",
+    "semop",
+    "semtimedop",
+    "semctl",
+    "mq_open",
+    "mq_unlink",
+    "mq_timedsend",
+    "mq_timedreceive",
+    "mq_notify",
+    "mq_getsetattr",
+)
+
+
+# The zygote needs these to make, hand work to and stop children and to set their limits; it
+# denies itself the rest of DENIED_SYSCALLS at start. Each child, once its limits are set, adds
+# a second, small filter denying these too (the kernel stacks filters: a child is bound by both).
+# Loading the small one per child costs far less than compiling the whole list per child.
+ZYGOTE_NEEDS = ("clone", "clone3", "kill", "setrlimit", "prlimit64", "setpriority", "socketpair")
+
+
+def confine(limits: dict[str, Any]) -> None:
+    """rlimits, then seccomp; both are one-way for this process."""
+    os.nice(int(limits.get("nice", 10)))
+    # Not dumpable: no other process of this uid can read this one's memory through /proc.
+    LIBC[0].prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+    cpu = max(1, int(limits["cpu"]))
+    memory = int(limits["memory"]) + ZYGOTE_SIZE[0]
+    for name, value in (
+        ("RLIMIT_CPU", cpu),
+        ("RLIMIT_AS", memory),
+        ("RLIMIT_NOFILE", 16),
+        ("RLIMIT_FSIZE", 0),
+        ("RLIMIT_CORE", 0),
+        ("RLIMIT_NPROC", 0),
+    ):
+        resource.setrlimit(getattr(resource, name), (value, value))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    install_filter(CHILD_FILTER[0])
+
+
+def build_filter(names: tuple[str, ...]) -> Any:
+    """A deny-list filter; built in the zygote, loaded as precompiled BPF (``install_filter``)."""
+    import pyseccomp as seccomp  # bound read-only into the sandbox
+
+    deny = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in names:
+        try:
+            deny.add_rule(seccomp.ERRNO(1), name)
+        except Exception:  # noqa: BLE001, S112 (a syscall this architecture lacks)
+            continue
+    return deny
+
+
+CHILD_FILTER: list[bytes] = []  # the small filter each child adds (ZYGOTE_NEEDS)
+LIBC = [ctypes.CDLL(None)]
+ZYGOTE_SIZE = [0]  # the address space a child starts with (it is the zygote's, forked)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def export_filter(deny: Any) -> bytes:
+    """The filter as a BPF program, compiled once here rather than by libseccomp per child."""
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(write_end, "wb", closefd=True) as sink:
+            deny.export_bpf(sink)
+        return os.read(read_end, 1 << 20)
+    finally:
+        os.close(read_end)
+
+
+def install_filter(program: bytes) -> None:
+    """no_new_privs + SECCOMP_MODE_FILTER with a precompiled program: two prctl calls."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    if LIBC[0].prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError("no_new_privs refused")
+    if LIBC[0].prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, MODE_FILTER
+        raise OSError("the seccomp filter was refused")
+
+
+def address_space() -> int:
+    """This process's address space in bytes (a child's RLIMIT_AS is on top of it)."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
