@@ -11,33 +11,29 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from flask import current_app, has_app_context
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp.actions import triggers
+from idp.actions import rpc, triggers
 from idp.actions.commands import CommandError, Effects, apply_commands
 from idp.actions.models import Action, ActionBinding, ActionExecution, ActionVersion
-from idp.actions.records import RecordWriter
+from idp.actions.records import RecordWriter, record
 from idp.actions.runner.pool import Runner
 from idp.actions.runner.sandbox import Limits, Outcome, SandboxError
 from idp.actions.service import secrets_of
-from idp.actions.store import CacheStore, serve_cache
-from idp.core import clock, http
-from idp.core.crypto import SecretBox, random_token
+from idp.actions.store import CacheStore
+from idp.core import http
+from idp.core.crypto import SecretBox
 
 log = logging.getLogger(__name__)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
-MAX_LOGS = 4096
 
 
 class ActionsFailed(Exception):
@@ -70,14 +66,6 @@ class ChainResult:
     paused_at: Link | None = None  # the link whose api.redirect.send_user_to paused the chain
 
 
-def scrub(text: str, secrets: dict[str, str]) -> str:
-    """No secret value in a stored log; no terminal escapes or control characters either."""
-    for name, value in secrets.items():
-        if len(value) >= 4:
-            text = text.replace(value, f"[secret {name}]")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)[:MAX_LOGS]
-
-
 class ActionsEngine:
     def __init__(
         self,
@@ -103,7 +91,7 @@ class ActionsEngine:
         self._lock = threading.Lock()
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="actions")
         self._pending = threading.BoundedSemaphore(256)
-        self.records = RecordWriter(self._insert)
+        self.records = RecordWriter(session_factory)
 
     def close(self) -> None:
         """Stop this process's sandboxes (tests, and app teardown)."""
@@ -224,7 +212,7 @@ class ActionsEngine:
                 )  # fmt: skip
                 outcome.ms = (time.perf_counter() - began) * 1000
                 records.append(
-                    self._record(trigger_id, link, outcome, error, request_id, client_id, user_id)
+                    record(trigger_id, link, outcome, error, request_id, client_id, user_id)
                 )
                 result.execution_ids.append(records[-1].id)
                 if error is not None:
@@ -239,7 +227,7 @@ class ActionsEngine:
                 if result.effects.deny is not None:
                     break
         finally:
-            self._save_later(records)
+            self.records.save_later(records)
         return result
 
     def _run_link(
@@ -269,7 +257,10 @@ class ActionsEngine:
             timeout=timeout, memory=self.memory, cpu_ceiling=int(self.budget_ms / 1000) + 1
         )
         try:
-            outcome = self.runner.run(job, limits, link.deps, self._rpc(link, timeout))
+            serve = rpc.server(
+                self.cache, link.action_id, link.allowed_hosts, self.networks, timeout
+            )
+            outcome = self.runner.run(job, limits, link.deps, serve)
         except SandboxError as exc:
             return Outcome([], "", {"kind": "sandbox", "message": str(exc)}, 0.0), str(exc)
         if outcome.error is not None:
@@ -282,126 +273,6 @@ class ActionsEngine:
             log.warning("action %s returned an invalid command: %s", link.name, exc)
             return outcome, f"invalid command: {exc}"
         return outcome, None
-
-    def _rpc(self, link: Link, timeout: float) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-
-        def serve(message: dict[str, Any]) -> dict[str, Any]:
-            if message.get("rpc") == "cache":
-                return serve_cache(self.cache, link.action_id, message)
-            if message.get("rpc") == "http":
-                return self._http(link, message, deadline)
-            return {"error": "unknown request"}
-
-        return serve
-
-    def _http(self, link: Link, message: dict[str, Any], deadline: float) -> dict[str, Any]:
-        headers = message.get("headers") or {}
-        body = message.get("body")
-        if not isinstance(headers, dict):
-            return {"error": "headers must be an object"}
-        headers = {str(k): str(v) for k, v in headers.items()}
-        if "json" in message:
-            body = _json_bytes(message["json"])
-            headers.setdefault("Content-Type", "application/json")
-        elif isinstance(body, str):
-            body = body.encode()
-        elif body is not None:  # it was dropped without a word: a request without its body
-            return {"error": "body is a string; send JSON data with json="}
-        timeout = min(float(message.get("timeout") or 2.0), 10.0, deadline - time.monotonic())
-        if timeout <= 0:
-            return {"error": "no time left for an outbound call"}
-        try:
-            answer = http.fetch(
-                str(message.get("method", "GET")),
-                str(message.get("url", "")),
-                allowed_hosts=link.allowed_hosts,
-                allowed_networks=self.networks,
-                headers=headers,
-                body=body,
-                timeout=timeout,
-            )
-        except http.FetchRefused as exc:
-            return {"error": str(exc)}
-        return answer.as_json_reply()
-
-    def _record(
-        self,
-        trigger_id: str,
-        link: Link,
-        outcome: Outcome,
-        error: str | None,
-        request_id: str | None,
-        client_id: str | None,
-        user_id: str | None,
-        test: bool = False,
-    ) -> ActionExecution:
-        denied = any(c.get("op") in {"access.deny", "validation.error"} for c in outcome.commands)
-        kind = (outcome.error or {}).get("kind")
-        return ActionExecution(
-            id="exe_" + random_token(12),
-            action_id=link.action_id,
-            version=link.version or None,
-            trigger=trigger_id,
-            request_id=request_id,
-            client_id=client_id,
-            user_id=user_id,
-            outcome=(kind or "invalid") if error else ("denied" if denied else "success"),
-            error=scrub(error, link.secrets)[:1024] if error else None,
-            logs=scrub(outcome.logs, link.secrets),
-            commands=_scrub_commands(outcome.commands, link.secrets),
-            duration_ms=round(outcome.ms, 3),
-            test=test,
-            created_at=clock.now(),
-        )
-
-    def _save_later(self, records: list[ActionExecution]) -> None:
-        """Off the request path (``idp.actions.records``); in place without an app context."""
-        if not has_app_context():
-            self._save(records)
-            return
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        self.records.submit(_rows(records), app.app_context)
-
-    def _save(self, records: list[ActionExecution]) -> None:
-        try:
-            self._insert(_rows(records))
-        except Exception:
-            log.exception("could not store %d action execution records", len(records))
-
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
-        if rows:  # one Core INSERT, not the ORM's unit of work
-            with self.transaction() as session:
-                session.execute(insert(cast(Table, ActionExecution.__table__)), rows)
-
-
-def _rows(records: list[ActionExecution]) -> list[dict[str, Any]]:
-    columns = ActionExecution.__table__.columns
-    return [{c.name: getattr(r, c.name) for c in columns} for r in records]
-
-
-def _scrub_commands(commands: list[dict[str, Any]], secrets: dict[str, str]) -> list[Any]:
-    import json
-
-    try:
-        text = json.dumps(commands, default=str, allow_nan=False)[:16384]
-    except ValueError:
-        return [{"unserialisable": True}]
-    for value in secrets.values():
-        if len(value) >= 4:
-            text = text.replace(json.dumps(value)[1:-1], "[secret]")
-    try:
-        loaded: list[Any] = json.loads(text)
-    except ValueError:
-        return [{"truncated": True}]
-    return loaded
-
-
-def _json_bytes(value: Any) -> bytes:
-    """The JSON as it came (the line it came on was parsed as JSON, NaN refused)."""
-    import json
-
-    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _oauth_error(error: str, trigger_id: str) -> str:
@@ -426,15 +297,15 @@ def run_test(
         link.timeout_ms / 1000, True, None, None, effects,
     )  # fmt: skip
     outcome.ms = (time.perf_counter() - began) * 1000
-    record = engine._record(trigger_id, link, outcome, error, None, None, None, test=True)
-    engine._save([record])
+    stored = record(trigger_id, link, outcome, error, None, None, None, test=True)
+    engine.records.save([stored])
     return {
-        "execution_id": record.id,
-        "commands": record.commands,
+        "execution_id": stored.id,
+        "commands": stored.commands,
         "effects": effects.as_dict(),
-        "logs": record.logs,
+        "logs": stored.logs,
         "duration_ms": round(outcome.ms, 2),
-        "error": record.error,
+        "error": stored.error,
     }
 
 

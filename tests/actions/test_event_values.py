@@ -287,3 +287,15 @@ def test_an_http_body_that_is_not_a_string_is_refused_not_dropped(op: Any, echo:
         hosts=(echo,),
     )
     assert "refused: HttpError body is a string" in result["logs"], result
+
+
+def test_an_http_timeout_that_is_not_a_number_is_refused(op: Any, echo: str) -> None:
+    result = run(
+        op,
+        "    try:\n"
+        f"        api.http.post('http://{echo}/', json={{}}, timeout='soon')\n"
+        "    except Exception as exc:\n"
+        "        print('refused:', type(exc).__name__, exc)\n",
+        hosts=(echo,),
+    )
+    assert "refused: HttpError timeout is a number of seconds" in result["logs"], result
