@@ -147,6 +147,12 @@ class Factory:
             for key, value in (secrets or {}).items():
                 actions.set_secret(db.session, svc.box, limits, action, key, value)
             actions.deploy(db.session, limits, action, svc.actions.deps_root, "tests")
+            if dependencies:  # pip runs after the commit, in the background: wait for it
+                from idp.actions import build
+
+                db.session.commit()
+                assert build.wait(300), "the dependencies were not installed in time"
+                db.session.refresh(action)
             if bind:
                 actions.bind(db.session, limits, action, trigger, position, allowed_to_fail)
             action_id = action.id

@@ -51,6 +51,12 @@ class ActionVersion(Base):
     dependencies: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Directory name under instance/actions/deps/, read-only, when there are dependencies.
     deps_dir: Mapped[str | None] = mapped_column(String(80))
+    # "building" while pip installs the dependencies in the background, then "built" or
+    # "failed"; only a built version is ever live (idp.actions.build).
+    build_status: Mapped[str] = mapped_column(String(16), default="built", server_default="built")
+    build_error: Mapped[str | None] = mapped_column(String(255))
+    # The tail of pip's output (bounded, secrets scrubbed), kept for a failed or a slow build.
+    build_output: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[int] = mapped_column(Integer)
 

@@ -1,5 +1,8 @@
 """Actions lifecycle: drafts, immutable versions, rollback, secrets, bindings (issue 4).
 
+Versions are made and built in ``idp.actions.build`` (issue 11: dependencies install in the
+background); binding or rolling back to a version that is not built is refused here.
+
 Called by the CLI, the management API and tests alike; never touches ``flask.request``. Every
 change that alters live traffic (deploy, rollback, bind, unbind, move, secrets, delete) bumps
 the generation stamp so that every worker reloads its chains at once.
@@ -10,8 +13,6 @@ from __future__ import annotations
 import ast
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from idp.actions import triggers
+from idp.actions import build, triggers
 from idp.actions.models import (
     Action,
     ActionBinding,
@@ -43,6 +44,10 @@ class ActionError(ValueError):
 
 class NotFound(LookupError):
     pass
+
+
+class NotBuilt(ActionError):
+    """The version's dependencies are still being installed, or failed to install."""
 
 
 @dataclass(frozen=True)
@@ -161,77 +166,21 @@ def save_draft(
     return action
 
 
-def install_dependencies(lines: list[str], target: Path) -> None:
-    """pip-install a version's requirements into its own directory, then make it read-only."""
-    target.mkdir(parents=True)
-    result = subprocess.run(  # noqa: S603 (fixed argv; requirement lines validated)
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--target",
-            str(target),
-            *lines,
-        ],
-        capture_output=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        shutil.rmtree(target, ignore_errors=True)
-        detail = result.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise ActionError("installing dependencies failed: " + " / ".join(detail))
-    for path in [target, *target.rglob("*")]:
-        path.chmod(0o555 if path.is_dir() else 0o444)
-
-
 def deploy(
     session: Session, limits: Limits, action: Action, deps_root: Path, by: str
 ) -> ActionVersion:
-    """Freeze the draft into the next numbered, immutable version and make it live."""
+    """Freeze the draft into the next numbered, immutable version. Without dependencies it
+    is live at once; with them it is ``building`` until pip has installed them in the
+    background (``idp.actions.build``), and goes live then."""
     check_code(action.code, action.trigger, limits)
-    number = (
-        session.scalar(select(func.max(ActionVersion.number)).where(
-            ActionVersion.action_id == action.id
-        ))
-        or 0
-    ) + 1  # fmt: skip
-    version = ActionVersion(
-        id="ver_" + random_token(12),
-        action_id=action.id,
-        number=number,
-        code=action.code,
-        dependencies=list(action.dependencies),
-        created_by=by[:255],
-        created_at=clock.now(),
-    )
-    if action.dependencies:
-        version.deps_dir = version.id
-        install_dependencies(action.dependencies, deps_root / version.id)
-    session.add(version)
-    action.live_version = number
-    _prune_versions(session, limits, action, deps_root)
-    session.flush()
-    return version
+    return build.new_version(session, limits.versions, action, deps_root, by)
 
 
-def _prune_versions(session: Session, limits: Limits, action: Action, deps_root: Path) -> None:
-    versions = list(
-        session.scalars(
-            select(ActionVersion)
-            .where(ActionVersion.action_id == action.id)
-            .order_by(ActionVersion.number.desc())
-        )
-    )
-    for old in versions[limits.versions - 1 :]:
-        if old.number != action.live_version:
-            if old.deps_dir:
-                shutil.rmtree(deps_root / old.deps_dir, ignore_errors=True)
-            session.delete(old)
+def require_built(action: Action, version: ActionVersion) -> None:
+    """Refuse to run, bind or roll back to a version whose dependencies are not installed."""
+    reason = build.refusal(action.name, version)
+    if reason is not None:
+        raise NotBuilt(reason)
 
 
 def versions(session: Session, action: Action) -> list[ActionVersion]:
@@ -253,6 +202,7 @@ def rollback(session: Session, action: Action, number: int) -> ActionVersion:
     )
     if version is None:
         raise NotFound(f"{action.name!r} has no version {number}")
+    require_built(action, version)
     action.live_version = number
     action.updated_at = clock.now()
     return version
@@ -338,7 +288,10 @@ def bind(
     """Insert one binding into the trigger's chain (at the end unless told), 0-based."""
     if action.trigger != triggers.get(trigger_id).id:
         raise ActionError(f"{action.name!r} is a {action.trigger} action, not {trigger_id}")
-    if action.live_version is None:
+    if action.live_version is None:  # the live version is always a built one
+        pending = build.newest(session, action)
+        if pending is not None:
+            require_built(action, pending)
         raise ActionError(f"deploy {action.name!r} before binding it")
     if allowed_to_fail and triggers.get(trigger_id).always_fail_closed:
         raise ActionError(f"{trigger_id} always fails closed; allowed_to_fail is refused")

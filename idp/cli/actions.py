@@ -90,7 +90,7 @@ def deploy(
 @click.argument("name")
 @pass_ctx
 def versions(ctx: Ctx, name: str) -> None:
-    """History of deployed versions (who and when; * marks the live one)."""
+    """History of deployed versions (who, when, build status; * marks the live one)."""
     from idp.actions import service
 
     with ctx.session() as s, common.errors():
@@ -102,6 +102,8 @@ def versions(ctx: Ctx, name: str) -> None:
                 "created_by": v.created_by,
                 "created_at": v.created_at,
                 "dependencies": v.dependencies,
+                "status": v.build_status,  # building, built or failed (pip in the background)
+                "error": v.build_error,
             }
             for v in service.versions(s, action)
         ]
@@ -110,6 +112,7 @@ def versions(ctx: Ctx, name: str) -> None:
         lambda: (
             "\n".join(
                 f"{'*' if r['live'] else ' '} v{r['version']}  {r['created_at']}  {r['created_by']}"
+                f"  {r['status']}" + (f": {r['error']}" if r["error"] else "")
                 for r in rows
             )
             or "(no versions)"

@@ -11,14 +11,23 @@ from typing import Any
 from flask import request
 from werkzeug.wrappers import Response
 
+from idp.actions import build, triggers
 from idp.actions import service as actions
-from idp.actions import triggers
 from idp.actions.engine import run_test
 from idp.actions.models import Action
 from idp.extensions import db, services
 from idp.management import schemas
 from idp.management import service as management
-from idp.management.base import body, bp, commit, no_content, operator, reply, require
+from idp.management.base import (
+    body,
+    bp,
+    commit,
+    no_content,
+    operator,
+    problem,
+    reply,
+    require,
+)
 from idp.management.schemas import SchemaError
 
 
@@ -28,9 +37,20 @@ def _limits() -> actions.Limits:
 
 def _action(action: Action) -> dict[str, Any]:
     s = db.session
+    latest = build.newest(s, action)
     return schemas.action_json(
-        action, management.secret_rows(s, action), actions.live_version(s, action)
+        action,
+        management.secret_rows(s, action),
+        actions.live_version(s, action),
+        latest.build_status if latest else build.BUILT,
     )
+
+
+@bp.errorhandler(actions.NotBuilt)
+def _not_built(exc: actions.NotBuilt) -> Response:
+    """Binding, rolling back to or testing a version whose dependencies are not installed."""
+    db.session.rollback()
+    return problem(409, str(exc), "action_not_built")
 
 
 def _page() -> tuple[int, int]:
@@ -111,7 +131,7 @@ def deploy_action(action_id: str) -> Response:
     body()  # Auth0 sends no body; a malformed one is still refused
     svc = services()
     version = actions.deploy(db.session, _limits(), action, svc.actions.deps_root, operator())
-    commit()
+    commit()  # with dependencies, this starts their install: the answer says "building"
     return reply(schemas.version_json(version, action))
 
 
@@ -152,6 +172,8 @@ def test_action(action_id: str) -> Response:
     svc = services()
     action = management.get_action(db.session, action_id)
     event, number = schemas.test_input(body())
+    if number is not None:  # a version whose dependencies are not installed never runs
+        actions.require_built(action, management.get_version(db.session, action, str(number)))
     link = management.test_link(db.session, svc.box, svc.actions.deps_root, action, number)
     trigger_id = action.trigger
     commit(changes_traffic=False)  # never hold SQLite's write lock while the sandbox runs

@@ -280,7 +280,8 @@ def version_json(version: ActionVersion, action: Action) -> dict[str, Any]:
         "code": version.code,
         "dependencies": [dependency(d) for d in version.dependencies],
         "runtime": RUNTIME,
-        "status": "built",
+        "status": version.build_status,  # Auth0's: building, built or failed here
+        "errors": _build_errors(version),
         "deployed": version.number == action.live_version,
         "supported_triggers": _triggers(action.trigger),
         "created_by": version.created_by,
@@ -289,9 +290,21 @@ def version_json(version: ActionVersion, action: Action) -> dict[str, Any]:
     }
 
 
+def _build_errors(version: ActionVersion) -> list[dict[str, str]]:
+    """Auth0's ``errors`` of a version: why its build failed, with pip's output tail."""
+    if version.build_status != "failed":
+        return []
+    msg = "\n".join(p for p in (version.build_error, version.build_output) if p)
+    return [{"id": "dependency_install_failed", "msg": msg, "url": ""}]
+
+
 def action_json(
-    action: Action, secrets: list[tuple[str, int]], live: ActionVersion | None
+    action: Action,
+    secrets: list[tuple[str, int]],
+    live: ActionVersion | None,
+    status: str = "built",
 ) -> dict[str, Any]:
+    """``status``: the build of the latest deployment (Auth0 builds the draft instead)."""
     return {
         "id": action.id,
         "name": action.name,
@@ -299,7 +312,7 @@ def action_json(
         "code": action.code,
         "dependencies": [dependency(d) for d in action.dependencies],
         "runtime": RUNTIME,
-        "status": "built",
+        "status": status,
         "secrets": [{"name": n, "updated_at": iso(t)} for n, t in secrets],
         "allowed_hosts": list(action.allowed_hosts),
         "configuration": dict(action.configuration),
