@@ -93,6 +93,7 @@ def _configure_logging() -> None:
 
 
 def _init_extensions(app: Flask) -> None:
+    from idp.actions import grants as grant_chains
     from idp.actions.engine import ActionsEngine
     from idp.core.crypto import SecretBox
     from idp.core.mail import Mailer
@@ -140,12 +141,13 @@ def _init_extensions(app: Flask) -> None:
         geoip=geoip,
     )
     server.init_app(app)
+    grant_chains.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp.actions.views import bp as actions_bp
     from idp.flows import (  # noqa: F401 - register their routes on flows.bp
         account,
+        authorize,
         consent,
         logout,
         password,
@@ -164,7 +166,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(oauth_bp)
     app.register_blueprint(flows_bp)
     app.register_blueprint(health_bp)
-    app.register_blueprint(actions_bp)
     app.register_blueprint(mfa_bp)
     app.register_blueprint(mfa_webauthn_bp)
     app.register_blueprint(mfa_push_bp)
@@ -183,7 +184,7 @@ def _wants_json() -> bool:
 def _register_error_handlers(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
-    from idp.oauth.authorize import error_page
+    from idp.flows.pages import error_page
 
     @app.errorhandler(IntegrityError)
     def _conflict(exc: Exception) -> Response:

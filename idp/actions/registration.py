@@ -5,24 +5,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.actions import events
-from idp.actions.engine import ActionsFailed
-from idp.actions.hooks import origin_event, request_id, run_async
-from idp.actions.login import _merge
-from idp.extensions import db, services
+from idp.actions import chains, events
+from idp.actions.hooks import origin_event
+from idp.actions.login import merge_metadata
+from idp.actions.triggers import (
+    POST_CHANGE_PASSWORD,
+    POST_USER_REGISTRATION,
+    PRE_USER_REGISTRATION,
+)
+from idp.core.net import request_id
+from idp.extensions import db
 from idp.identity.models import User
 
 REFUSED = "We could not create your account. Please try again later."
+NOT_ALLOWED = "Sign-up is not allowed."
 
 
-def pre_registration(email: str, client: Any) -> tuple[dict[str, Any], str | None]:
-    """Run before the user is written. Returns (metadata to set, refusal message or None).
+def pre_registration(email: str, client: Any) -> chains.Outcome:
+    """Run before the user is written; the caller commits first.
 
     It runs for known addresses too, with the same event, so that a refusal cannot tell an
     attacker whether an address has an account (sign-up never enumerates)."""
-    svc = services()
-    if not svc.actions.has_chain("pre-user-registration", db.session):
-        return {}, None
+    if not chains.bound(PRE_USER_REGISTRATION):
+        return chains.Outcome()
     event = {
         "user": {"email": email, "app_metadata": {}, "user_metadata": {}},
         "client": events.client_event(client) if client else None,
@@ -30,33 +35,34 @@ def pre_registration(email: str, client: Any) -> tuple[dict[str, Any], str | Non
         "request": origin_event(),
     }
     db.session.commit()  # no write transaction across the chain
-    try:
-        result = svc.actions.run(
-            "pre-user-registration", event, request_id=request_id(),
-            client_id=getattr(client, "client_id", None),
-        )  # fmt: skip
-    except ActionsFailed:
-        return {}, REFUSED
-    deny = result.effects.deny
-    if deny is not None:
-        return {}, deny.user_message or "Sign-up is not allowed."
-    return {
-        "app_metadata": result.effects.app_metadata,
-        "user_metadata": result.effects.user_metadata,
-    }, None
+    return chains.run(
+        PRE_USER_REGISTRATION, event, request_id=request_id(),
+        client_id=getattr(client, "client_id", None),
+    )  # fmt: skip
 
 
-def apply_metadata(user: User, metadata: dict[str, Any]) -> None:
-    if metadata.get("app_metadata"):
-        user.app_metadata = _merge(user.app_metadata, metadata["app_metadata"])
-    if metadata.get("user_metadata"):
-        user.user_metadata = _merge(user.user_metadata, metadata["user_metadata"])
+def refusal(outcome: chains.Outcome) -> str | None:
+    """What the sign-up page says when the chain refused: the action's message, or a
+    generic one when the chain failed (it fails closed)."""
+    denied = outcome.denied
+    if denied is None:
+        return None
+    if denied.failed:
+        return REFUSED
+    return denied.user_message or NOT_ALLOWED
+
+
+def apply_metadata(user: User, outcome: chains.Outcome) -> None:
+    if outcome.effects.app_metadata:
+        user.app_metadata = merge_metadata(user.app_metadata, outcome.effects.app_metadata)
+    if outcome.effects.user_metadata:
+        user.user_metadata = merge_metadata(user.user_metadata, outcome.effects.user_metadata)
 
 
 def post_registration(user: User, client: Any) -> None:
     """After the commit; the user is not kept waiting and nothing can undo the sign-up."""
-    run_async(
-        "post-user-registration",
+    chains.run_in_background(
+        POST_USER_REGISTRATION,
         {
             "user": events.user_event(user),
             "client": events.client_event(client) if client else None,
@@ -70,8 +76,8 @@ def post_registration(user: User, client: Any) -> None:
 
 
 def post_change_password(user: User) -> None:
-    run_async(
-        "post-change-password",
+    chains.run_in_background(
+        POST_CHANGE_PASSWORD,
         {
             "user": events.user_event(user),
             "connection": events.DATABASE_CONNECTION,

@@ -13,6 +13,14 @@ from typing import Any
 
 CACHE = ("cache.get", "cache.set", "cache.delete")
 
+# The trigger ids, for callers (``idp.actions.chains.run(POST_LOGIN, ...)``).
+POST_LOGIN = "post-login"
+CREDENTIALS_EXCHANGE = "credentials-exchange"
+PRE_USER_REGISTRATION = "pre-user-registration"
+POST_USER_REGISTRATION = "post-user-registration"
+POST_CHANGE_PASSWORD = "post-change-password"  # noqa: S105 - a trigger id
+SEND_PHONE_MESSAGE = "send-phone-message"
+
 
 @dataclass(frozen=True)
 class Trigger:
@@ -66,7 +74,7 @@ TRIGGERS: dict[str, Trigger] = {
     t.id: t
     for t in (
         Trigger(
-            id="post-login",
+            id=POST_LOGIN,
             blocking=True,
             continue_entry=True,
             description="After authentication (and MFA), before a code or token is issued; "
@@ -117,7 +125,7 @@ TRIGGERS: dict[str, Trigger] = {
             },
         ),
         Trigger(
-            id="credentials-exchange",
+            id=CREDENTIALS_EXCHANGE,
             blocking=True,
             always_fail_closed=True,
             description="In the token endpoint for client_credentials, after client "
@@ -139,7 +147,7 @@ TRIGGERS: dict[str, Trigger] = {
             },
         ),
         Trigger(
-            id="pre-user-registration",
+            id=PRE_USER_REGISTRATION,
             blocking=True,
             always_fail_closed=True,
             description="Before a database user is written.",
@@ -166,7 +174,7 @@ TRIGGERS: dict[str, Trigger] = {
             },
         ),
         Trigger(
-            id="post-user-registration",
+            id=POST_USER_REGISTRATION,
             blocking=False,
             description="After the user is committed, asynchronously.",
             methods=CACHE,
@@ -179,7 +187,7 @@ TRIGGERS: dict[str, Trigger] = {
             },
         ),
         Trigger(
-            id="post-change-password",
+            id=POST_CHANGE_PASSWORD,
             blocking=False,
             description="After a password change is committed, asynchronously.",
             methods=CACHE,
@@ -187,7 +195,7 @@ TRIGGERS: dict[str, Trigger] = {
             sample={"user": _USER, "connection": _CONNECTION, "request": _REQUEST},
         ),
         Trigger(
-            id="send-phone-message",
+            id=SEND_PHONE_MESSAGE,
             blocking=True,
             always_fail_closed=True,
             description="When an SMS or voice code must go out (MFA); deliver it with api.http.",

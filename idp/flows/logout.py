@@ -18,8 +18,9 @@ from idp.audit import service as audit
 from idp.extensions import csrf, db, services
 from idp.flows import cookies
 from idp.flows import service as flows
+from idp.flows.pages import error_page
 from idp.flows.views import bp, request_origin
-from idp.oauth.authorize import error_page, is_id_token
+from idp.oauth.authorize import is_id_token
 
 _PENDING = "logout_pending"
 

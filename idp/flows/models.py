@@ -25,16 +25,15 @@ class LoginSession(Base):
 
 
 class Interaction(Base):
+    """A login in progress: the validated authorization request and what is settled so far
+    (``idp.flows.state.LoginState`` as JSON), bound to the browser that started it."""
+
     __tablename__ = "interactions"
 
     uid: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64))
-    params: Mapped[dict[str, str]] = mapped_column(JSON)
-    prompt: Mapped[str] = mapped_column(String(32))
     # Binds the interaction to the browser that started it (a cookie holds the raw value).
     browser_hash: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(Integer, index=True)
-    completed_at: Mapped[int | None] = mapped_column(Integer)
-    # A post-login chain paused by a redirect action, or its final outcome (idp.actions).
-    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)

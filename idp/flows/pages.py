@@ -1,5 +1,6 @@
-"""Pages shown from more than one place: the login form is answered by ``/authorize`` itself
-and again by ``/interaction/<uid>/login`` (after a wrong password, or a reload)."""
+"""Pages shown from more than one place: the error page (for people; apps get OAuth errors
+at a validated redirect URI instead) and the login form, answered by ``/authorize`` itself and
+again by ``/interaction/<uid>/login`` (after a wrong password, or a reload)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,21 @@ from flask import make_response, render_template
 from werkzeug.wrappers import Response
 
 from idp.extensions import services
+
+
+def error_page(title: str, description: str, status: int = 400) -> Response:
+    resp = make_response(
+        render_template("error.html", title=title, description=description), status
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def expired_page() -> Response:
+    return error_page(
+        "Login link expired",
+        "This login page is no longer valid. Go back to the application and sign in again.",
+    )
 
 
 def login_page(

@@ -69,7 +69,7 @@ _next_sweep = [0.0]  # per process; a race only means one sweep too many
 
 
 def create_interaction(
-    session: Session, client_id: str, params: dict[str, str], prompt: str, ttl: int
+    session: Session, client_id: str, state: dict[str, Any], ttl: int
 ) -> tuple[str, Interaction]:
     """Persist the pending authorization request; the raw browser binding goes in a cookie.
     Expired ones are swept at most once a minute per process: the sweep cost ~0.7 ms, a sixth
@@ -82,11 +82,10 @@ def create_interaction(
     row = Interaction(
         uid=random_token(16),
         client_id=client_id,
-        params=params,
-        prompt=prompt,
         browser_hash=sha256_hex(browser_secret),
         created_at=now,
         expires_at=now + ttl,
+        state=state,
     )
     fastsql.insert(session, row)
     return browser_secret, row
@@ -104,21 +103,9 @@ def get_interaction(session: Session, uid: str, browser_secret: str | None) -> I
     return row
 
 
-def take_completed_interaction(
-    session: Session, browser_secret: str | None, params: dict[str, Any]
-) -> Interaction | None:
-    """Consume the completed interaction for exactly this request, if there is one."""
-    if not browser_secret:
-        return None
-    row = session.scalar(
-        select(Interaction).where(Interaction.browser_hash == sha256_hex(browser_secret))
-    )
-    if row is None or row.completed_at is None or row.expires_at <= clock.now():
-        return None
-    if row.params != params:
-        return None
-    session.delete(row)
-    return row
+def delete_interaction(session: Session, row: Interaction) -> None:
+    """The interaction is spent (its code issued, or its error sent)."""
+    fastsql.delete(session, row)
 
 
 def end_user_sessions(session: Session, user_id: str, keep_sid: str | None = None) -> int:

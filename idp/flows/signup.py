@@ -7,20 +7,19 @@ Both paths pay for one argon2 hash, and mail leaves in the background.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import make_response, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from idp.actions import registration
+from idp.actions import chains, registration
 from idp.audit import events
 from idp.audit import service as audit
 from idp.extensions import db, services
-from idp.flows.views import bp, interaction_or_page, request_origin, too_many
+from idp.flows import pipeline
+from idp.flows.pages import error_page
+from idp.flows.views import bp, request_origin, too_many
 from idp.identity import service as identity
 from idp.identity import tokens
 from idp.identity.models import User
-from idp.oauth.authorize import error_page
 
 
 def _page(template: str, status: int = 200, **ctx: object) -> Response:
@@ -34,10 +33,11 @@ def signup(uid: str) -> Response:
     svc = services()
     if not svc.config["SIGNUP_ENABLED"]:
         return error_page("Sign-up is disabled", "Ask an administrator for an account.", 404)
-    row, page = interaction_or_page(uid)
-    if row is None:
+    step, page = pipeline.open_step(uid)
+    if step is None:
         assert page is not None
         return page
+    client_id = step.request.client_id
     if request.method == "GET":
         return _page("signup.html", uid=uid, email="", problems=[])
     throttled = too_many("signup")
@@ -54,26 +54,27 @@ def signup(uid: str) -> Response:
             events.SIGNUP_FAILURE,
             "Sign-up refused by the password policy",
             request_origin(),
-            client_id=row.client_id,
+            client_id=client_id,
         )
         db.session.commit()
         return _page("signup.html", 400, uid=uid, email=email, problems=problems)
-    metadata, refusal = registration.pre_registration(email, svc.clients.get(row.client_id))
+    outcome = registration.pre_registration(email, svc.clients.get(client_id))
+    refusal = registration.refusal(outcome)
     if refusal is not None:
         audit.record(
             db.session,
             events.SIGNUP_FAILURE,
             "Sign-up refused by a pre-user-registration action",
             request_origin(),
-            client_id=row.client_id,
+            client_id=client_id,
         )
         db.session.commit()
         return _page("signup.html", 400, uid=uid, email=email, problems=[refusal])
-    _register(email, password, row.client_id, metadata)
+    _register(email, password, client_id, outcome)
     return _page("signup_done.html", uid=uid, email=email)
 
 
-def _register(email: str, password: str, client_id: str, metadata: dict[str, Any]) -> None:
+def _register(email: str, password: str, client_id: str, outcome: chains.Outcome) -> None:
     svc = services()
     existing = db.session.get(User, identity.find_user_id(db.session, email) or "")
     if existing is not None:
@@ -97,7 +98,7 @@ def _register(email: str, password: str, client_id: str, metadata: dict[str, Any
     user = identity.create_user(
         db.session, svc.passwords, email=email, password=password, email_verified=False
     )
-    registration.apply_metadata(user, metadata)
+    registration.apply_metadata(user, outcome)
     value = tokens.issue(db.session, tokens.VERIFY_EMAIL, user.id, svc.config["VERIFY_LINK_TTL"])
     audit.record(
         db.session,

@@ -6,22 +6,18 @@ Universal Login: it authenticates, starts a fresh session and resumes ``/authori
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from idp.audit import events
 from idp.audit import service as audit
 from idp.core.net import client_ip
 from idp.extensions import db, services
-from idp.flows import cookies
-from idp.flows import service as flows
-from idp.flows.pages import login_page
+from idp.flows import pipeline
+from idp.flows.pages import error_page, login_page
 from idp.identity import service as identity
 from idp.identity import tokens
 from idp.identity.models import User
-from idp.oauth.authorize import error_page, finish_after_login
 from idp.protection.service import LoginGate
 
 bp = Blueprint("flows", __name__)
@@ -29,36 +25,28 @@ bp = Blueprint("flows", __name__)
 GENERIC_LOGIN_ERROR = "Wrong email or password."
 
 
-def interaction_or_page(uid: str) -> tuple[flows.Interaction | None, Response | None]:
-    row = flows.get_interaction(db.session, uid, request.cookies.get(cookies.interaction()))
-    if row is None:
-        return None, error_page(
-            "Login link expired",
-            "This login page is no longer valid. Go back to the application and sign in again.",
-        )
-    return row, None
-
-
 @bp.route("/interaction/<uid>/login", methods=["GET", "POST"])
 def login(uid: str) -> Response:
-    row, page = interaction_or_page(uid)
-    if row is None:
+    step, page = pipeline.open_step(uid)
+    if step is None:
         assert page is not None
         return page
     svc = services()
-    email = row.params.get("login_hint", "")
+    client_id = step.request.client_id
+    email = step.request.params.get("login_hint", "")
     if request.method == "POST":
         email = request.form.get("email", "")[:320]
         password = request.form.get("password", "")[:1024]
         origin = request_origin()
         gate = svc.shields.gate(email, origin.ip or "")
         if gate.ip_retry_after:
-            return _throttled(origin, row.client_id, gate.ip_retry_after)
-        user = _check_password(email, password, origin, row.client_id, gate)
+            return _throttled(origin, client_id, gate.ip_retry_after)
+        user = _check_password(email, password, origin, client_id, gate)
         if user is not None:
-            return _logged_in(row, user)
-        return login_page(uid, row.client_id, email, GENERIC_LOGIN_ERROR, 401)
-    return login_page(uid, row.client_id, email)
+            # one transaction with the new session and whatever the policy asks next
+            return pipeline.complete_login(step, user, ["pwd"])
+        return login_page(uid, client_id, email, GENERIC_LOGIN_ERROR, 401)
+    return login_page(uid, client_id, email)
 
 
 def request_origin() -> audit.Origin:
@@ -204,32 +192,4 @@ def _throttled(origin: audit.Origin, client_id: str, retry_after: int) -> Respon
         429,
     )
     resp.headers["Retry-After"] = str(retry_after)
-    return resp
-
-
-def _logged_in(row: flows.Interaction, user: User) -> Response:
-    """Start a new session and answer the authorization request. ``user`` (not its id) stays
-    referenced until then, so that issuing the code finds it in the ORM's identity map, a weak
-    one, instead of reading it again."""
-    svc = services()
-    cookie_value, _session = flows.start_session(
-        db.session,
-        user.id,
-        ["pwd"],
-        svc.config["SESSION_TTL"],
-        request.cookies.get(cookies.session()),
-    )
-    params = dict(row.params)
-    db.session.commit()
-    # Usually the login was all the request lacked: answer it here (one round trip fewer).
-    # Otherwise the browser goes back to /authorize, which asks for the rest and finds the
-    # interaction completed; 303 either way, so it follows with GET and never re-posts the
-    # password (OAuth 2.1 §7.5.3). Only then is completed_at written: answered here, the
-    # interaction is deleted instead.
-    resp = finish_after_login(params, _session, row)
-    if resp is None:
-        row.completed_at = _session.auth_time
-        db.session.commit()
-        resp = redirect("/authorize?" + urlencode(params), code=303)
-    cookies.put(resp, cookies.session(), cookie_value, svc.config["SESSION_TTL"])
     return resp

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from idp.actions.hooks import send_phone_message
 from idp.core import clock
 from idp.core.crypto import SecretBox, random_token
 from idp.identity.models import User
@@ -102,8 +103,6 @@ def send(
     session: Session, box: SecretBox, user: User, factor: Factor, message_type: str | None = None
 ) -> str | None:
     """Issue a code and hand it to the chain. None once sent, else what to tell the user."""
-    from idp.actions.hooks import send_phone_message
-
     now = clock.now()
     sends = [t for t in (factor.data or {}).get("sends", []) if t > now - 3600]
     if len(sends) >= SENDS_PER_HOUR:
@@ -116,9 +115,10 @@ def send(
     factor.data = {**factor.data, "sends": [*sends, now]}
     text = f"Your sign-in code is {code}. It expires in 5 minutes."
     # send_phone_message commits before running the chain, so the code is stored first
-    reason = send_phone_message(user, None, factor.data["number"], text, code,
-                                message_type=kind or "sms")  # fmt: skip
-    return None if reason is None else "We could not send the code. Try again."
+    outcome = send_phone_message(user, None, factor.data["number"], text, code,
+                                 message_type=kind or "sms")  # fmt: skip
+    delivered = outcome.ran and outcome.denied is None
+    return None if delivered else "We could not send the code. Try again."
 
 
 def confirm(session: Session, box: SecretBox, user_id: str, factor: Factor, code: str) -> bool:

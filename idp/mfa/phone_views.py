@@ -13,15 +13,12 @@ from werkzeug.wrappers import Response
 from idp.audit import events
 from idp.audit import service as audit
 from idp.extensions import db, services
-from idp.flows import cookies
-from idp.flows import service as flows
-from idp.flows.models import Interaction, LoginSession
-from idp.flows.views import interaction_or_page, request_origin
+from idp.flows.pages import error_page
+from idp.flows.views import request_origin
 from idp.identity.models import User
-from idp.mfa import flow, phone
+from idp.mfa import phone
 from idp.mfa import service as mfa
-from idp.mfa.views import WRONG, passed_step
-from idp.oauth.authorize import error_page
+from idp.mfa.views import WRONG, enrolled, keep, mfa_step, passed_step
 
 bp = Blueprint("mfa_phone", __name__)
 BAD_NUMBER = "Enter the number with its country code, for example +33 6 12 34 56 78."
@@ -41,39 +38,20 @@ def _page(status: int = 200, /, **ctx: object) -> Response:
     return resp
 
 
-def _login(uid: str) -> tuple[Interaction, LoginSession, User] | Response:
-    """The interaction at its MFA step, in the browser and session that started it."""
-    row, page = interaction_or_page(uid)
-    if row is None:
-        assert page is not None
-        return page
-    state = (row.data or {}).get("mfa") or {}
-    session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
-    user = db.session.get(User, session_row.user_id) if session_row else None
-    if (
-        flow.STEP not in row.prompt.split()
-        or session_row is None
-        or session_row.sid != state.get("sid")
-        or user is None
-    ):
-        return error_page("This sign-in cannot continue", "Go back to the application.", 400)
-    return row, session_row, user
-
-
 @bp.route("/interaction/<uid>/mfa/phone", methods=["GET", "POST"])
 def enrol(uid: str) -> Response:
-    found = _login(uid)
-    if isinstance(found, Response):
-        return found
-    row, session_row, user = found
+    step, page = mfa_step(uid)
+    if step is None:
+        assert page is not None
+        return page
+    user, decided = step.user, step.state.mfa
+    assert user is not None and decided is not None
     svc = services()
     action = request.form.get("action", "") if request.method == "POST" else ""
-    mfa_page = f"/interaction/{row.uid}/mfa"
-    enrolled = bool(((row.data or {}).get("mfa") or {}).get("enrolled"))
-    if action == "continue" and enrolled:
+    mfa_page = f"/interaction/{uid}/mfa"
+    if action == "continue" and decided.enrolled:
         # the kind enrolled in this login, whichever page's "continue" is posted (amr)
-        kind = ((row.data or {}).get("mfa") or {}).get("kind", phone.KIND)
-        return passed_step(row, session_row, user, kind, remember=False)
+        return passed_step(step, decided.kind or phone.KIND, remember=False)
     if mfa.factors(db.session, user.id):
         return error_page("This sign-in cannot continue", "Go back to the application.", 400)
     common = {"action": request.path, "back": mfa_page}
@@ -92,12 +70,10 @@ def enrol(uid: str) -> Response:
             and phone.confirm(db.session, svc.box, user.id, factor, code)
         ):
             codes = mfa.new_recovery_codes(db.session, svc.box, user.id)
-            data = dict(row.data or {})
-            data["mfa"] = {**data.get("mfa", {}), "enrolled": True, "kind": phone.KIND}
-            row.data = data
+            enrolled(step, phone.KIND)
             audit.record(db.session, events.MFA_ENROLLED, "Phone enrolled", request_origin(),
-                         user_id=user.id, client_id=row.client_id)  # fmt: skip
-            db.session.commit()
+                         user_id=user.id, client_id=step.request.client_id)  # fmt: skip
+            keep(step)
             resp = make_response(
                 render_template("mfa_recovery_codes.html", codes=codes, action=request.path)
             )

@@ -4,7 +4,6 @@ login pages (enrolment ticket, waiting for the answer). The protocol is in push.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import segno
 from flask import Blueprint, jsonify, redirect, request
@@ -13,15 +12,12 @@ from werkzeug.wrappers import Response
 from idp.audit import events
 from idp.audit import service as audit
 from idp.extensions import csrf, db, services
-from idp.flows import cookies
-from idp.flows import service as flows
-from idp.flows.views import interaction_or_page, request_origin
-from idp.identity.models import User
+from idp.flows.pages import error_page
+from idp.flows.views import request_origin
 from idp.mfa import factors as registry
-from idp.mfa import flow, push
+from idp.mfa import push
 from idp.mfa import service as mfa
-from idp.mfa.views import _mask, _page, passed_step
-from idp.oauth.authorize import error_page
+from idp.mfa.views import _mask, _page, keep, mfa_step, passed_step
 
 bp = Blueprint("mfa_push", __name__)
 OUTCOME_TEXT = {
@@ -115,39 +111,18 @@ def respond(challenge_id: str) -> Response:
 
 
 # ---------------------------------------------------------------------- login pages
-def _login(uid: str) -> tuple[Any, Any, Any, Response | None]:
-    """The same gate as the MFA page: the interaction, its browser and its session."""
-    row, page = interaction_or_page(uid)
-    if row is None:
-        return None, None, None, page
-    state = (row.data or {}).get("mfa") or {}
-    session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
-    user = db.session.get(User, session_row.user_id) if session_row is not None else None
-    if (
-        flow.STEP not in row.prompt.split()
-        or session_row is None
-        or session_row.sid != state.get("sid")
-        or user is None
-    ):
-        return (
-            None,
-            None,
-            None,
-            error_page("This sign-in cannot continue", "Go back to the application.", 400),
-        )
-    return row, session_row, user, None
-
-
 @bp.route("/interaction/<uid>/mfa/push/enroll", methods=["GET", "POST"])
 def enroll_page(uid: str) -> Response:
     """The alternative to TOTP on the enrolment page: a ticket as a QR code and a link. Only
     for a user without factors (else the password alone could add a device)."""
-    row, session_row, user, page = _login(uid)
-    if page is not None:
+    step, page = mfa_step(uid)
+    if step is None:
+        assert page is not None
         return page
+    user, state = step.user, step.state.ceremony
+    assert user is not None
     svc = services()
     action = request.form.get("action", "") if request.method == "POST" else ""
-    state = dict(row.data["mfa"])
     ticket = state.get("push_ticket")
     enrolled_here = state.get("push_enrolled") or (
         ticket and push.ticket_device(db.session, svc.box, ticket)
@@ -155,19 +130,19 @@ def enroll_page(uid: str) -> Response:
     if mfa.factors(db.session, user.id) and not enrolled_here:
         return error_page("This sign-in cannot continue", "Go back to the application.", 400)
     if action == "continue" and state.get("push_enrolled"):
-        return passed_step(row, session_row, user, "push", remember=False)
+        return passed_step(step, "push", remember=False)
     if action == "check" and ticket and enrolled_here:
         codes = mfa.new_recovery_codes(db.session, svc.box, user.id)
         state.pop("push_ticket")
-        row.data = {**row.data, "mfa": {**state, "push_enrolled": True}}
-        db.session.commit()
+        state["push_enrolled"] = True
+        keep(step)
         return _page("mfa_recovery_codes.html", codes=codes, action=request.path)
     if action == "check" and state.get("push_ticket"):  # not yet: show the same ticket again
         uri = push.ticket_uri(svc.config["ISSUER"], state["push_ticket"])
     else:
         ticket, uri = push.issue_ticket(db.session, svc.box, user.id, svc.config["ISSUER"])
-        row.data = {**row.data, "mfa": {**state, "push_ticket": ticket}}
-        db.session.commit()
+        state["push_ticket"] = ticket
+        keep(step)
     svg = segno.make(uri, error="m").svg_inline(scale=4, title="QR code of the enrolment ticket")
     return _page("mfa_push_enroll.html", 200 if action != "check" else 409, uri=uri, qr_svg=svg,
                  action=request.path, waiting=action == "check")  # fmt: skip
@@ -176,11 +151,13 @@ def enroll_page(uid: str) -> Response:
 @bp.route("/interaction/<uid>/mfa/push", methods=["GET", "POST"])
 def status(uid: str) -> Response:
     """Where the waiting page refreshes to (meta refresh, or its "check again" button)."""
-    row, session_row, user, page = _login(uid)
-    if page is not None:
+    step, page = mfa_step(uid)
+    if step is None:
+        assert page is not None
         return page
+    user, state = step.user, step.state.ceremony
+    assert user is not None
     svc = services()
-    state = dict(row.data["mfa"])
     main = redirect(f"/interaction/{uid}/mfa", code=303)
     if not state.get("push"):
         return main
@@ -190,14 +167,14 @@ def status(uid: str) -> Response:
         db.session.commit()
         return main
     if result == "approved" and not svc.shields.is_blocked(user.email, ip):
-        return passed_step(row, session_row, user, "push", remember=False)
+        return passed_step(step, "push", remember=False)
     for key in ("push", "push_number"):
         state.pop(key, None)
-    row.data = {**row.data, "mfa": state}
     svc.shields.on_failure(user.email, ip)
     audit.record(db.session, events.MFA_FAILURE, f"Second factor failed (push {result})",
-                 request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip
-    db.session.commit()
+                 request_origin(), user_id=user.id,
+                 client_id=step.request.client_id)  # fmt: skip
+    keep(step)
     factors = mfa.factors(db.session, user.id)
     days = svc.config["MFA_REMEMBER_BROWSER_DAYS"]
     return _page("mfa_challenge.html", 401, uid=uid, state=state, remember_days=days,

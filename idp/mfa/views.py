@@ -7,9 +7,9 @@ same "wrong code" as anyone else.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from typing import Any
 
-from flask import Blueprint, make_response, redirect, render_template, request
+from flask import Blueprint, make_response, render_template, request
 from werkzeug.wrappers import Response
 
 from idp.audit import events
@@ -17,14 +17,14 @@ from idp.audit import service as audit
 from idp.core import clock
 from idp.core.crypto import random_token, sha256_hex
 from idp.extensions import db, services
-from idp.flows import cookies
-from idp.flows import service as flows
-from idp.flows.views import interaction_or_page, request_origin
-from idp.identity.models import User
+from idp.flows import cookies, pipeline
+from idp.flows.pages import error_page
+from idp.flows.state import save
+from idp.flows.step import Step
+from idp.flows.views import request_origin
 from idp.mfa import factors as registry
 from idp.mfa import flow
 from idp.mfa import service as mfa
-from idp.oauth.authorize import error_page
 
 bp = Blueprint("mfa", __name__)
 WRONG = "That code is not right. Try again."
@@ -41,47 +41,52 @@ def _mask(email: str) -> str:
     return f"{name[:1]}***@{domain}"
 
 
+def mfa_step(uid: str) -> tuple[Step | None, Response | None]:
+    """The login waiting at its MFA prompt, for this browser and its session; an error page
+    otherwise. Every MFA route (TOTP, WebAuthn, push, phone) goes through this gate."""
+    step, page = pipeline.open_step(uid)
+    if step is None:
+        return None, page
+    again = pipeline.replay(step)
+    if again is not None:
+        return None, again
+    if step.state.prompt != flow.STEP or step.state.mfa is None or not step.bound:
+        return None, error_page("This sign-in cannot continue", "Go back to the application.", 400)
+    return step, None
+
+
 @bp.route("/interaction/<uid>/mfa", methods=["GET", "POST"])
-def step(uid: str) -> Response:
-    row, page = interaction_or_page(uid)
-    if row is None:
+def step_page(uid: str) -> Response:
+    step, page = mfa_step(uid)
+    if step is None:
         assert page is not None
         return page
-    state = (row.data or {}).get("mfa") or {}
-    session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
-    if (
-        flow.STEP not in row.prompt.split()
-        or session_row is None
-        or session_row.sid != state.get("sid")
-    ):
-        return error_page("This sign-in cannot continue", "Go back to the application.", 400)
-    user = db.session.get(User, session_row.user_id)
-    if user is None:
-        return error_page("This sign-in cannot continue", "Go back to the application.", 400)
-    svc = services()
-    factors = mfa.factors(db.session, user.id)
+    assert step.user is not None and step.state.mfa is not None
+    factors = mfa.factors(db.session, step.user.id)
     action = request.form.get("action", "") if request.method == "POST" else ""
     # Enrolment only for a user without a factor; "continue" only after enrolling in this
     # interaction. Otherwise the password alone could add a factor at the step meant to stop it.
-    if not factors or (action == "continue" and state.get("enrolled")):
-        return _enrol(row, session_row, user, action)
-    return _challenge(row, session_row, user, factors, action, svc.config)
+    if not factors or (action == "continue" and step.state.mfa.enrolled):
+        return _enrol(step, action)
+    return _challenge(step, factors, action)
 
 
-def _challenge(row, session_row, user, factors, action, config) -> Response:  # type: ignore[no-untyped-def]
+def _challenge(step: Step, factors: list[Any], action: str) -> Response:
     """Offer every registered kind the user has (factors.py); verify the one submitted."""
     svc = services()
+    user, decided = step.user, step.state.mfa
+    assert user is not None and decided is not None
     ip = request_origin().ip or ""
     offered = registry.offers(db.session, user, factors)
-    state = dict((row.data or {}).get("mfa") or {})
-    remember_days = config["MFA_REMEMBER_BROWSER_DAYS"]
-    if state.get("allow_remember_browser") is False:
+    ceremony = step.state.ceremony
+    remember_days = svc.config["MFA_REMEMBER_BROWSER_DAYS"]
+    if not decided.allow_remember_browser:
         remember_days = 0
     view = {
-        "uid": row.uid,
+        "uid": uid_of(step),
         "partials": [k.partial for k in offered],
         "email_hint": _mask(user.email),
-        "state": state,
+        "state": ceremony,
         "remember_days": remember_days,
         "error": None,
         "notice": None,
@@ -95,35 +100,36 @@ def _challenge(row, session_row, user, factors, action, config) -> Response:  # 
         if svc.shields.is_blocked(user.email, ip):
             return _page("mfa_challenge.html", 429,
                          **{**view, "error": "Too many attempts. Try again later."})  # fmt: skip
-        notice = preparing(db.session, user, state)
-        row.data = {**(row.data or {}), "mfa": state}
-        db.session.commit()
-        return _page("mfa_challenge.html", **{**view, "state": state, "notice": notice})
+        notice = preparing(db.session, user, ceremony)
+        keep(step)
+        return _page("mfa_challenge.html", **{**view, "state": ceremony, "notice": notice})
     kind = next((k for k in offered if k.kind == action), None)
     blocked = svc.shields.is_blocked(user.email, ip)
     passed = (
         kind is not None
         and not blocked
-        and kind.verify(db.session, svc.box, user, factors, request.form, state)
+        and kind.verify(db.session, svc.box, user, factors, request.form, ceremony)
     )
     if not passed:
         if not blocked:
             svc.shields.on_failure(user.email, ip)
         audit.record(db.session, events.MFA_FAILURE, f"Second factor failed ({action[:16]})",
-                     request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip
-        db.session.commit()
+                     request_origin(), user_id=user.id,
+                     client_id=step.request.client_id)  # fmt: skip
+        keep(step)
         return _page("mfa_challenge.html", 401, **{**view, "error": WRONG})
     remember = bool(request.form.get("remember")) and bool(remember_days)
-    return passed_step(row, session_row, user, action, remember)
+    return passed_step(step, action, remember)
 
 
-def _enrol(row, session_row, user, action) -> Response:  # type: ignore[no-untyped-def]
+def _enrol(step: Step, action: str) -> Response:
     svc = services()
-    target = f"/interaction/{row.uid}/mfa"
-    state = (row.data or {}).get("mfa", {})
-    if action == "continue" and state.get("enrolled"):
+    user, decided = step.user, step.state.mfa
+    assert user is not None and decided is not None
+    target = f"/interaction/{uid_of(step)}/mfa"
+    if action == "continue" and decided.enrolled:
         # the kind enrolled in this login, whichever page's "continue" is posted (amr)
-        return passed_step(row, session_row, user, state.get("kind", "totp"), remember=False)
+        return passed_step(step, decided.kind or "totp", remember=False)
     if action == "enroll_totp":
         factor_id = request.form.get("factor_id", "")[:40]
         pending = next(
@@ -135,12 +141,11 @@ def _enrol(row, session_row, user, action) -> Response:  # type: ignore[no-untyp
             db.session, svc.box, pending, request.form.get("code", "")[:16]
         ):
             codes = mfa.new_recovery_codes(db.session, svc.box, user.id)
-            data = dict(row.data or {})
-            data["mfa"] = {**data.get("mfa", {}), "enrolled": True, "kind": "totp"}
-            row.data = data
+            enrolled(step, "totp")
             audit.record(db.session, events.MFA_ENROLLED, "Authenticator app enrolled",
-                         request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip
-            db.session.commit()
+                         request_origin(), user_id=user.id,
+                         client_id=step.request.client_id)  # fmt: skip
+            keep(step)
             return _page("mfa_recovery_codes.html", codes=codes, action=target)
         svc.shields.on_failure(user.email, request_origin().ip or "")
         db.session.commit()
@@ -158,25 +163,43 @@ def _enrol(row, session_row, user, action) -> Response:  # type: ignore[no-untyp
     )
 
 
-def passed_step(row, session_row, user, kind: str, remember: bool) -> Response:  # type: ignore[no-untyped-def]
-    """The factor passed: record it in the session and go back to /authorize. Factor modules
-    with their own routes (WebAuthn, push) finish through this too."""
+def uid_of(step: Step) -> str:
+    assert step.row is not None
+    return step.row.uid
+
+
+def keep(step: Step) -> None:
+    """Save the interaction's state (the ceremony changed) and commit this request's work."""
+    assert step.row is not None
+    save(step.row, step.state)
+    db.session.commit()
+
+
+def enrolled(step: Step, kind: str) -> None:
+    """A factor of ``kind`` was enrolled in this login: "continue" may now finish the step."""
+    assert step.state.mfa is not None
+    step.state.mfa.enrolled, step.state.mfa.kind = True, kind
+
+
+def passed_step(step: Step, kind: str, remember: bool) -> Response:
+    """The factor passed: record it in the session and go on with the login. Factor modules
+    with their own routes (WebAuthn, push, phone) finish through this too."""
     svc = services()
+    session_row, user = step.session, step.user
+    assert session_row is not None and user is not None
     svc.shields.on_success(user.email, request_origin().ip or "")
-    flow.complete(row, session_row, kind)
+    flow.complete(step.state, session_row, kind)
     # S-SS-03: a new session id at step-up; the cookie the password login set stops working.
     session_cookie = random_token(32)
     session_row.id_hash = sha256_hex(session_cookie)
     audit.record(db.session, events.MFA_SUCCESS, f"Second factor passed ({kind})",
-                 request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip
-    value = None
-    days = svc.config["MFA_REMEMBER_BROWSER_DAYS"]
+                 request_origin(), user_id=user.id,
+                 client_id=step.request.client_id)  # fmt: skip
+    step.set_cookies.append(
+        (cookies.session(), session_cookie, session_row.expires_at - clock.now())
+    )
     if remember:
+        days = svc.config["MFA_REMEMBER_BROWSER_DAYS"]
         value = mfa.remember_browser(db.session, svc.box, user.id, days)
-    params = dict(row.params)
-    db.session.commit()
-    resp = redirect("/authorize?" + urlencode(params), code=303)
-    cookies.put(resp, cookies.session(), session_cookie, session_row.expires_at - clock.now())
-    if value:
-        cookies.put(resp, flow.remember_cookie(), value, days * 86400)
-    return resp
+        step.set_cookies.append((flow.remember_cookie(), value, days * 86400))
+    return pipeline.advance(step)

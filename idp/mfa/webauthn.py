@@ -39,6 +39,7 @@ from webauthn.helpers.structs import (
 from idp.core import clock
 from idp.core.crypto import random_token
 from idp.flows.models import Interaction
+from idp.flows.state import LoginState, load, save
 from idp.identity.models import User
 from idp.mfa.models import Factor
 
@@ -90,29 +91,31 @@ def _descriptor(factor: Factor) -> PublicKeyCredentialDescriptor:
 
 
 # --------------------------------------------------------------------------- challenges
-def put_challenge(row: Interaction, purpose: str, challenge: bytes) -> None:
+def put_challenge(row: Interaction, state: LoginState, purpose: str, challenge: bytes) -> None:
     """Remember the one pending challenge of this interaction (a new one replaces it)."""
-    data = dict(row.data or {})
-    data[_KEY] = {
+    state.ceremony[_KEY] = {
         "challenge": bytes_to_base64url(challenge),
         "purpose": purpose,
         "expires_at": min(clock.now() + CHALLENGE_TTL, row.expires_at),
     }
-    row.data = data
+    save(row, state)
 
 
-def take_challenge(session: Session, row: Interaction, purpose: str) -> bytes | None:
-    """Remove and return the pending challenge for ``purpose``. The row is re-read under a
-    row lock, so of two posts racing with one challenge only the first finds it."""
+def take_challenge(
+    session: Session, row: Interaction, purpose: str
+) -> tuple[bytes | None, LoginState | None]:
+    """Remove and return the pending challenge for ``purpose``, with the state re-read. The
+    row is re-read under a row lock, so of two posts racing with one challenge only the
+    first finds it."""
     session.refresh(row, with_for_update=True)
-    data = dict(row.data or {})
-    pending = data.pop(_KEY, None)
-    if pending is None:
-        return None
-    row.data = data
+    state = load(row)
+    pending = state.ceremony.pop(_KEY, None) if state is not None else None
+    if state is None or pending is None:
+        return None, state
+    save(row, state)
     if pending.get("purpose") != purpose or pending.get("expires_at", 0) <= clock.now():
-        return None
-    return base64url_to_bytes(pending["challenge"])
+        return None, state
+    return base64url_to_bytes(pending["challenge"]), state
 
 
 # -------------------------------------------------------------------------- registration

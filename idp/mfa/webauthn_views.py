@@ -9,24 +9,22 @@ runs the ceremony in between; the pages work without it for every other factor.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from flask import Blueprint, jsonify, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from idp.audit import events
 from idp.audit import service as audit
 from idp.extensions import db, services
-from idp.flows import cookies
-from idp.flows import service as flows
-from idp.flows.views import interaction_or_page, request_origin
+from idp.flows import pipeline
+from idp.flows.models import Interaction
+from idp.flows.pages import error_page
+from idp.flows.step import Step
+from idp.flows.views import request_origin
 from idp.identity.models import User
 from idp.mfa import factors as registry
-from idp.mfa import flow
 from idp.mfa import service as mfa
 from idp.mfa import webauthn as wa
-from idp.mfa.views import passed_step
-from idp.oauth.authorize import error_page, finish_after_login
+from idp.mfa.views import enrolled, keep, mfa_step, passed_step
 
 bp = Blueprint("webauthn", __name__)
 KEY_FAILED = "That security key or passkey was not accepted. Try again."
@@ -55,43 +53,31 @@ def _page(template: str, status: int = 200, **ctx: object) -> Response:
     return resp
 
 
-def _mfa_step(uid: str):  # type: ignore[no-untyped-def]
-    """(interaction, session, user) of a login waiting at its MFA step, or an error page;
-    the same checks as the MFA page itself."""
-    row, page = interaction_or_page(uid)
-    if row is None:
-        return None, page
-    state = (row.data or {}).get("mfa") or {}
-    session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
-    user = db.session.get(User, session_row.user_id) if session_row is not None else None
-    if (
-        flow.STEP not in row.prompt.split()
-        or session_row is None
-        or session_row.sid != state.get("sid")
-        or user is None
-    ):
-        return None, error_page("This sign-in cannot continue", "Go back to the application.", 400)
-    return (row, session_row, user), None
-
-
-def _failed(user: User, row, what: str) -> None:  # type: ignore[no-untyped-def]
+def _failed(user: User, client_id: str, what: str) -> None:
     """Count a refused ceremony with the password failures (brute-force shield)."""
     svc = services()
     ip = request_origin().ip or ""
     if not svc.shields.is_blocked(user.email, ip):
         svc.shields.on_failure(user.email, ip)
     audit.record(db.session, events.MFA_FAILURE, f"Second factor failed ({what})",
-                 request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip
+                 request_origin(), user_id=user.id, client_id=client_id)  # fmt: skip
     db.session.commit()
+
+
+def _found(uid: str) -> tuple[Step, User] | None:
+    step, _page = mfa_step(uid)
+    if step is None or step.user is None or step.row is None:
+        return None
+    return step, step.user
 
 
 # ------------------------------------------------------------------ second factor: enrol
 @bp.route("/interaction/<uid>/mfa/webauthn/register/options", methods=["POST"])
 def register_options(uid: str) -> Response:
-    found, _ = _mfa_step(uid)
+    found = _found(uid)
     if found is None:
         return _json({"error": "invalid_interaction"}, 400)
-    row, _session, user = found
+    step, user = found
     # Only a user without any factor enrols here: otherwise a stolen password would let
     # anyone add their own key at the very step meant to stop them.
     if mfa.factors(db.session, user.id):
@@ -100,20 +86,20 @@ def register_options(uid: str) -> Response:
     options, challenge = wa.registration_options(
         rp_id, _config("BRAND_NAME"), user, [], _config("MFA_WEBAUTHN_USER_VERIFICATION")
     )
-    wa.put_challenge(row, "register", challenge)
+    wa.put_challenge(uid_row(step), step.state, "register", challenge)
     db.session.commit()
     return _json(options)
 
 
 @bp.route("/interaction/<uid>/mfa/webauthn/register", methods=["POST"])
 def register(uid: str) -> Response:
-    found, page = _mfa_step(uid)
+    found = _found(uid)
     if found is None:
-        return page
-    row, _session, user = found
+        return _cannot_continue()
+    step, user = found
     if mfa.factors(db.session, user.id):
-        return error_page("This sign-in cannot continue", "Go back to the application.", 400)
-    challenge = wa.take_challenge(db.session, row, "register")
+        return _cannot_continue()
+    challenge = _take(step, "register")
     rp_id, origin = _rp()
     try:
         if challenge is None:
@@ -124,39 +110,37 @@ def register(uid: str) -> Response:
         )  # fmt: skip
         factor = wa.add_credential(db.session, user.id, data)
     except wa.WebAuthnError:
-        _failed(user, row, "webauthn enrolment")
-        return redirect(f"/interaction/{row.uid}/mfa", code=303)
+        _failed(user, step.request.client_id, "webauthn enrolment")
+        return redirect(f"/interaction/{uid}/mfa", code=303)
     codes = mfa.new_recovery_codes(db.session, services().box, user.id)
     kind = "passkey" if wa.amr(factor) == "swk" else wa.KIND
-    data = dict(row.data or {})
-    data["mfa"] = {**data.get("mfa", {}), "enrolled": True, "kind": kind}
-    row.data = data
+    enrolled(step, kind)
     audit.record(db.session, events.MFA_ENROLLED, f"{factor.name} enrolled",
-                 request_origin(), user_id=user.id, client_id=row.client_id)  # fmt: skip
-    db.session.commit()
+                 request_origin(), user_id=user.id, client_id=step.request.client_id)  # fmt: skip
+    keep(step)
     return _page("mfa_recovery_codes.html", codes=codes,
-                 action=f"/interaction/{row.uid}/mfa/webauthn/continue")  # fmt: skip
+                 action=f"/interaction/{uid}/mfa/webauthn/continue")  # fmt: skip
 
 
 @bp.route("/interaction/<uid>/mfa/webauthn/continue", methods=["POST"])
-def enrolled(uid: str) -> Response:
-    found, page = _mfa_step(uid)
+def enrolled_continue(uid: str) -> Response:
+    found = _found(uid)
     if found is None:
-        return page
-    row, session_row, user = found
-    state = (row.data or {}).get("mfa") or {}
-    if not state.get("enrolled") or state.get("kind") not in {wa.KIND, "passkey"}:
-        return redirect(f"/interaction/{row.uid}/mfa", code=303)
-    return passed_step(row, session_row, user, state["kind"], remember=False)
+        return _cannot_continue()
+    step, _user = found
+    decided = step.state.mfa
+    if decided is None or not decided.enrolled or decided.kind not in {wa.KIND, "passkey"}:
+        return redirect(f"/interaction/{uid}/mfa", code=303)
+    return passed_step(step, decided.kind, remember=False)
 
 
 # -------------------------------------------------------------- second factor: challenge
 @bp.route("/interaction/<uid>/mfa/webauthn/options", methods=["POST"])
 def challenge_options(uid: str) -> Response:
-    found, _ = _mfa_step(uid)
+    found = _found(uid)
     if found is None:
         return _json({"error": "invalid_interaction"}, 400)
-    row, _session, user = found
+    step, user = found
     creds = wa.credentials(db.session, user.id)
     if not creds:
         return _json({"error": "no_credential"}, 400)
@@ -164,20 +148,20 @@ def challenge_options(uid: str) -> Response:
     options, challenge = wa.authentication_options(
         rp_id, creds, _config("MFA_WEBAUTHN_USER_VERIFICATION")
     )
-    wa.put_challenge(row, "mfa", challenge)
+    wa.put_challenge(uid_row(step), step.state, "mfa", challenge)
     db.session.commit()
     return _json(options)
 
 
 @bp.route("/interaction/<uid>/mfa/webauthn", methods=["POST"])
 def challenge(uid: str) -> Response:
-    found, page = _mfa_step(uid)
+    found = _found(uid)
     if found is None:
-        return page
-    row, session_row, user = found
+        return _cannot_continue()
+    step, user = found
     svc = services()
     blocked = svc.shields.is_blocked(user.email, request_origin().ip or "")
-    pending = wa.take_challenge(db.session, row, "mfa")
+    pending = _take(step, "mfa")
     rp_id, origin = _rp()
     try:
         if pending is None or blocked:
@@ -187,36 +171,53 @@ def challenge(uid: str) -> Response:
             _config("MFA_WEBAUTHN_USER_VERIFICATION"), wa.credentials(db.session, user.id),
         )  # fmt: skip
     except wa.WebAuthnError:
-        _failed(user, row, wa.KIND)
-        return _challenge_page(row, user, KEY_FAILED)
-    state = (row.data or {}).get("mfa") or {}
+        _failed(user, step.request.client_id, wa.KIND)
+        return _challenge_page(step, user, KEY_FAILED)
+    allowed = step.state.mfa is not None and step.state.mfa.allow_remember_browser
     remember = (
         bool(request.form.get("remember"))
         and bool(svc.config["MFA_REMEMBER_BROWSER_DAYS"])
-        and state.get("allow_remember_browser") is not False
+        and allowed
     )
     kind = "passkey" if wa.amr(factor) == "swk" else wa.KIND
-    return passed_step(row, session_row, user, kind, remember)
+    return passed_step(step, kind, remember)
 
 
-def _challenge_page(row, user: User, error: str) -> Response:  # type: ignore[no-untyped-def]
+def _challenge_page(step: Step, user: User, error: str) -> Response:
     """The MFA page again, with the error (as the MFA page renders it)."""
-    state = dict((row.data or {}).get("mfa") or {})
+    allowed = step.state.mfa is not None and step.state.mfa.allow_remember_browser
     days = services().config["MFA_REMEMBER_BROWSER_DAYS"]
     offered = registry.offers(db.session, user, mfa.factors(db.session, user.id))
     name, _, domain = user.email.partition("@")
     return _page(
-        "mfa_challenge.html", 401, uid=row.uid, partials=[k.partial for k in offered],
-        email_hint=f"{name[:1]}***@{domain}", state=state, error=error, notice=None,
-        remember_days=0 if state.get("allow_remember_browser") is False else days,
+        "mfa_challenge.html", 401, uid=uid_row(step).uid, partials=[k.partial for k in offered],
+        email_hint=f"{name[:1]}***@{domain}", state=step.state.ceremony, error=error,
+        notice=None, remember_days=days if allowed else 0,
     )  # fmt: skip
+
+
+def uid_row(step: Step) -> Interaction:
+    assert step.row is not None
+    return step.row
+
+
+def _take(step: Step, purpose: str) -> bytes | None:
+    """The pending challenge, spent; the step's state is re-read with it (row lock)."""
+    challenge, fresh = wa.take_challenge(db.session, uid_row(step), purpose)
+    if fresh is not None:
+        step.state = fresh
+    return challenge
+
+
+def _cannot_continue() -> Response:
+    return error_page("This sign-in cannot continue", "Go back to the application.", 400)
 
 
 # ------------------------------------------------------------- first factor: passkey login
 @bp.route("/interaction/<uid>/login/passkey/options", methods=["POST"])
 def passkey_options(uid: str) -> Response:
-    row, _ = interaction_or_page(uid)
-    if row is None:
+    step, _ = pipeline.open_step(uid)
+    if step is None:
         return _json({"error": "invalid_interaction"}, 400)
     if services().shields.ip_retry_after(request_origin().ip or ""):
         return _json({"error": "too_many_attempts"}, 429)
@@ -226,15 +227,15 @@ def passkey_options(uid: str) -> Response:
     options, challenge = wa.authentication_options(
         rp_id, None, _config("MFA_WEBAUTHN_USER_VERIFICATION")
     )
-    wa.put_challenge(row, "login", challenge)
+    wa.put_challenge(uid_row(step), step.state, "login", challenge)
     db.session.commit()
     return _json(options)
 
 
 @bp.route("/interaction/<uid>/login/passkey", methods=["POST"])
 def passkey_login(uid: str) -> Response:
-    row, page = interaction_or_page(uid)
-    if row is None:
+    step, page = pipeline.open_step(uid)
+    if step is None:
         assert page is not None
         return page
     svc = services()
@@ -242,7 +243,7 @@ def passkey_login(uid: str) -> Response:
     ip = origin_info.ip or ""
     if svc.shields.ip_retry_after(ip):
         return error_page("Too many attempts", "Try again later.", 429)
-    pending = wa.take_challenge(db.session, row, "login")
+    pending = _take(step, "login")
     credential = request.form.get("credential", "")
     rp_id, origin = _rp()
     user: User | None = None
@@ -256,18 +257,18 @@ def passkey_login(uid: str) -> Response:
             wa.credentials(db.session, user.id),
         )  # fmt: skip
     except wa.WebAuthnError:
-        return _passkey_failed(row, user)
+        return _passkey_failed(step, user)
     svc.shields.on_success(user.email, ip)
     user.logins_count += 1
     audit.record(db.session, events.LOGIN_SUCCESS, "Successful login (passkey)", origin_info,
-                 user_id=user.id, client_id=row.client_id)  # fmt: skip
+                 user_id=user.id, client_id=step.request.client_id)  # fmt: skip
     # Possession of the key, plus (with UV) something the user knows or is: multi-factor on
     # its own (RFC 8176 §2 "mfa"), so the MFA step is already satisfied.
     amr = [wa.amr(factor), *(["mfa"] if verified else [])]
-    return _start_session(row, user, amr)
+    return pipeline.complete_login(step, user, amr)
 
 
-def _passkey_failed(row, user: User | None) -> Response:  # type: ignore[no-untyped-def]
+def _passkey_failed(step: Step, user: User | None) -> Response:
     svc = services()
     origin_info = request_origin()
     ip = origin_info.ip or ""
@@ -275,25 +276,8 @@ def _passkey_failed(row, user: User | None) -> Response:  # type: ignore[no-unty
     if user is None or not svc.shields.is_blocked(user.email, ip):
         svc.shields.on_failure(user.email if user else "", ip)
     audit.record(db.session, events.LOGIN_FAILURE, "Passkey sign-in failed", origin_info,
-                 user_id=user.id if user else None, client_id=row.client_id)  # fmt: skip
-    db.session.commit()
-    client = svc.clients.get(row.client_id)
-    return _page("login.html", 401, uid=row.uid, email="", error=PASSKEY_FAILED,
-                 app_name=client.name if client else "the application")  # fmt: skip
-
-
-def _start_session(row, user: User, amr: list[str]) -> Response:  # type: ignore[no-untyped-def]
-    """As the password login does (flows.views._logged_in), with this login's amr."""
-    svc = services()
-    cookie_value, session_row = flows.start_session(
-        db.session, user.id, amr, svc.config["SESSION_TTL"],
-        request.cookies.get(cookies.session()),
-    )  # fmt: skip
-    row.completed_at = session_row.auth_time
-    params = dict(row.params)
-    db.session.commit()
-    resp = finish_after_login(params, session_row, row) or redirect(
-        "/authorize?" + urlencode(params), code=303
-    )
-    cookies.put(resp, cookies.session(), cookie_value, svc.config["SESSION_TTL"])
-    return resp
+                 user_id=user.id if user else None,
+                 client_id=step.request.client_id)  # fmt: skip
+    db.session.commit()  # with the spent challenge
+    return _page("login.html", 401, uid=uid_row(step).uid, email="", error=PASSKEY_FAILED,
+                 app_name=step.client.name)  # fmt: skip

@@ -7,7 +7,7 @@ these subclasses supply storage and identity only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from authlib.oauth2.rfc6749 import grants
@@ -20,8 +20,6 @@ from authlib.oauth2.rfc6749.errors import (
 from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from sqlalchemy import select, update
 
-from idp.actions.hooks import run_credentials_exchange
-from idp.actions.login import run_on_refresh
 from idp.core import clock, fastsql
 from idp.core.crypto import random_token, sha256_hex
 from idp.extensions import db, services
@@ -31,6 +29,33 @@ from idp.oauth.token_reuse import ReusableToken
 from idp.oauth.tokens import GrantContext, lock_family, revoke_grant
 
 USER_GRANT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+# Hooks that extensions registered at init_app (idp.actions.grants) run on; the grants stay
+# free of what runs there, as Authlib's own extensions keep PKCE out of the code grant.
+REFRESH_HOOK = "before_refresh_token_rotation"
+CLIENT_CREDENTIALS_HOOK = "before_client_credentials_token"
+
+
+@dataclass
+class RefreshContext:
+    """What a refresh hook sees; it may set ``action_effects`` or raise an OAuth2Error."""
+
+    user: User
+    client: Any
+    row: RefreshToken
+    scope: str
+    action_effects: dict[str, Any] | None = None
+
+
+@dataclass
+class ExchangeContext:
+    """What a client-credentials hook sees; it may add claims (then the token is not reused
+    for another request) or raise an OAuth2Error."""
+
+    client: Any
+    audience: str
+    scope: str
+    claims: dict[str, Any] = field(default_factory=dict)
+    reusable: bool = True
 
 
 @dataclass(frozen=True)
@@ -257,11 +282,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if user is None:
             raise InvalidGrantError("The user of this token no longer exists.")
         scope = self.request.payload.scope or row.scope
-        # The post-login chain runs before the rotation's transaction opens (no write lock
-        # is held while actions run); a refusal leaves the refresh token as it was.
-        effects = run_on_refresh(user, self.request.client, row, scope)
+        # The hooks (the post-login chain) run before the rotation's transaction opens (no
+        # write lock is held while actions run); a refusal leaves the refresh token as it was.
+        hooked = RefreshContext(user, self.request.client, row, scope)
+        self.execute_hook(REFRESH_HOOK, hooked)
         self._rotate(row)
-        ctx = replace(_grant_context(row, row.family_id), action_effects=effects)
+        ctx = replace(_grant_context(row, row.family_id), action_effects=hooked.action_effects)
         token = _issue(ctx, user, scope, None, True, row.id)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
@@ -303,10 +329,10 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         svc = services()
         client = self.request.client
-        # a function, not db.session: the hot path must not even create a session
-        if svc.actions.has_chain("credentials-exchange", lambda: db.session):
-            db.commit_if_used()  # reads only so far; the chain uses its own transactions
-            return self._token_after_actions(svc, client)
+        hooked = ExchangeContext(client, self.request.audience, self.request.granted_scope)
+        self.execute_hook(CLIENT_CREDENTIALS_HOOK, hooked)
+        if not hooked.reusable:
+            return self._token(svc, client, hooked.claims)
         key = (client.client_id, self.request.audience, self.request.granted_scope)
         reused = svc.token_reuse.get(key)
         if reused is None:
@@ -327,12 +353,10 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             body["scope"] = self.request.granted_scope
         return 200, body, self.TOKEN_RESPONSE_HEADER
 
-    def _token_after_actions(
-        self, svc: Any, client: Any
+    def _token(
+        self, svc: Any, client: Any, claims: dict[str, Any]
     ) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
-        """The credentials-exchange chain decides; its token is never reused for another
-        request, since the chain may answer differently (its claims are per request)."""
-        claims = run_credentials_exchange(client, self.request.audience, self.request.granted_scope)
+        """A token signed for this request only, with the hooks' claims."""
         access_token, _jti, _exp = svc.issuer.access_token(
             client_id=client.client_id,
             sub=client.client_id,

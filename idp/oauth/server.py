@@ -59,14 +59,23 @@ class IdpAuthorizationServer(AuthorizationServer):
             return request
         return super().create_oauth2_request(request)
 
+    def extend_grant(self, grant_cls: type, extension: Any) -> None:
+        """Add an extension (``extension(grant)`` on each new grant) to a registered grant,
+        from a module the protocol layer does not import (idp.actions.grants)."""
+        for cls, extensions in (*self._authorization_grants, *self._token_grants):
+            if cls is grant_cls:
+                extensions.append(extension)
+                return
+        raise LookupError(f"{grant_cls.__name__} is not registered")
+
 
 def init_app(app: Flask) -> AuthorizationServer:
     server = IdpAuthorizationServer()
     server.init_app(app, query_client=_query_client, save_token=_save_token)
     server.register_client_auth_method("client_secret_basic", _client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
-    server.register_grant(RefreshTokenGrant)
-    server.register_grant(ClientCredentialsGrant)
+    server.register_grant(RefreshTokenGrant, [])
+    server.register_grant(ClientCredentialsGrant, [])
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     app.extensions["idp.authorization"] = server

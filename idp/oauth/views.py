@@ -12,7 +12,6 @@ from werkzeug.wrappers import Response
 from idp.core.net import client_ip
 from idp.extensions import csrf, db, services
 from idp.identity.models import User
-from idp.oauth import authorize as authorize_view
 from idp.oauth.endpoints import access_token_revoked, verify_access_token
 from idp.oauth.server import authorization_server
 from idp.oauth.tokens import OIDC_SCOPES, user_claims
@@ -95,11 +94,6 @@ def _count_client_failure(resp: Response) -> Response:
     throttled = _oauth_error("invalid_client", "Too many failed client authentications.", 429)
     throttled.headers["Retry-After"] = str(retry_after)
     return throttled
-
-
-@bp.route("/authorize", methods=["GET", "POST"])
-def authorize() -> Response:
-    return authorize_view.authorize()
 
 
 @bp.route("/oauth/token", methods=["POST"])

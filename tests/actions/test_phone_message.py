@@ -66,9 +66,9 @@ def test_the_code_goes_out_through_the_bound_action(app: Any, gateway: str) -> N
     factory = Factory(app)
     user = factory.gen_user()
     with app.app_context():
-        assert "no send-phone-message action" in (
-            send_phone_message(None, None, "+33600000000", "code 1", "1") or ""
-        )
+        unbound = send_phone_message(None, None, "+33600000000", "code 1", "1")
+        assert not unbound.ran and unbound.denied is None  # nothing bound: nothing ran
+    assert not RECEIVED
     factory.gen_action(
         "sms",
         "send-phone-message",
@@ -81,9 +81,8 @@ def test_the_code_goes_out_through_the_bound_action(app: Any, gateway: str) -> N
         from idp.identity.models import User
 
         row = db.session.get(User, user.user_id)
-        assert (
-            send_phone_message(row, None, "+33600000000", "Your code is 123456", "123456") is None
-        )
+        sent = send_phone_message(row, None, "+33600000000", "Your code is 123456", "123456")
+        assert sent.ran and sent.denied is None
     assert RECEIVED[-1] == {
         "auth": "Bearer gw-token-123",
         "to": "+33600000000",
@@ -103,5 +102,6 @@ def test_a_failed_delivery_is_reported(app: Any) -> None:
         allowed_hosts=["127.0.0.1:9"],
     )
     with app.app_context():
-        reason = send_phone_message(None, None, "+33600000000", "code", "1")
-    assert reason is not None and "failed" in reason
+        outcome = send_phone_message(None, None, "+33600000000", "code", "1")
+    assert outcome.ran and outcome.denied is not None
+    assert outcome.denied.failed and "failed" in outcome.denied.description

@@ -26,15 +26,15 @@ def _count(expired_before: int) -> int:
 def test_expired_interactions_are_swept_at_most_once_a_minute(op: Any, clock: Any) -> None:
     with op.app.app_context():
         flows._next_sweep[0] = 0.0  # due now
-        flows.create_interaction(db.session, "c", {"a": "1"}, "login", 60)
+        flows.create_interaction(db.session, "c", {"a": "1"}, 60)
         db.session.commit()
         clock.advance(120)  # that one has expired
         now = clock.now()
-        flows.create_interaction(db.session, "c", {"a": "2"}, "login", 60)  # swept just now
+        flows.create_interaction(db.session, "c", {"a": "2"}, 60)  # swept just now
         db.session.commit()
         assert _count(now) == 1, "the sweep ran again within the minute"
         flows._next_sweep[0] = 0.0  # a minute later
-        flows.create_interaction(db.session, "c", {"a": "3"}, "login", 60)
+        flows.create_interaction(db.session, "c", {"a": "3"}, 60)
         db.session.commit()
         assert _count(now) == 0
         assert db.session.scalar(select(func.count()).select_from(Interaction)) >= 2

@@ -146,22 +146,37 @@ def test_unknown_credential_and_garbage_are_refused(op: Any) -> None:
 
 def test_challenges_are_single_use_and_expire(op: Any, clock: Any) -> None:
     from idp.flows import service as flows
+    from idp.flows.state import LoginState, load
+    from idp.oauth.authorize import AuthorizationRequest
 
     with op.app.app_context():
         client = op.factory.gen_client()
-        _secret, row = flows.create_interaction(db.session, client.client_id, {}, "login", 900)
-        wa.put_challenge(row, "mfa", b"c" * 32)
-        db.session.commit()
-        assert wa.take_challenge(db.session, row, "login") is None  # wrong purpose: gone too
-        wa.put_challenge(row, "mfa", b"c" * 32)
-        db.session.commit()
-        assert wa.take_challenge(db.session, row, "mfa") == b"c" * 32
-        db.session.commit()
-        assert wa.take_challenge(db.session, row, "mfa") is None  # replayed
-        wa.put_challenge(row, "mfa", b"d" * 32)
-        db.session.commit()
+        request = AuthorizationRequest(
+            client_id=client.client_id, redirect_uri="https://rp.test/cb", params={},
+            scope="openid", audience=None, prompts=(), max_age=None, hint_sub=None,
+        )  # fmt: skip
+        state = LoginState(request=request, prompt="login").as_json()
+        _secret, row = flows.create_interaction(db.session, client.client_id, state, 900)
+
+        def put(purpose: str, challenge: bytes) -> None:
+            current = load(row)
+            assert current is not None
+            wa.put_challenge(row, current, purpose, challenge)
+            db.session.commit()
+
+        def take(purpose: str) -> bytes | None:
+            challenge, _state = wa.take_challenge(db.session, row, purpose)
+            db.session.commit()
+            return challenge
+
+        put("mfa", b"c" * 32)
+        assert take("login") is None  # wrong purpose: gone too
+        put("mfa", b"c" * 32)
+        assert take("mfa") == b"c" * 32
+        assert take("mfa") is None  # replayed
+        put("mfa", b"d" * 32)
         clock.advance(wa.CHALLENGE_TTL + 1)
-        assert wa.take_challenge(db.session, row, "mfa") is None  # expired
+        assert take("mfa") is None  # expired
         db.session.delete(db.session.get(Interaction, row.uid))
         db.session.commit()
 

@@ -97,20 +97,19 @@ def test_returning_gives_the_changed_row_once(ctx: None) -> None:
     row = Interaction(
         uid=random_token(8),
         client_id="c",
-        params={"state": "s"},
-        prompt="login",
         browser_hash="h",
         created_at=1,
         expires_at=10,
+        state={"state": "s"},
     )
     fastsql.insert(db.session, row)
     db.session.commit()
-    claim = "UPDATE interactions SET completed_at = :at WHERE uid = :uid AND completed_at IS NULL"
+    claim = "UPDATE interactions SET created_at = :at WHERE uid = :uid AND created_at = 1"
     first = fastsql.returning(db.session, Interaction, claim, {"at": 5, "uid": row.uid})
-    assert first is row and row.completed_at == 5 and row.params == {"state": "s"}
+    assert first is row and row.created_at == 5 and row.state == {"state": "s"}
     assert fastsql.returning(db.session, Interaction, claim, {"at": 6, "uid": row.uid}) is None
     db.session.commit()
-    assert fresh(Interaction, row.uid).completed_at == 5
+    assert fresh(Interaction, row.uid).created_at == 5
 
 
 def test_delete_removes_the_row_and_forgets_the_object(ctx: None) -> None:
@@ -200,15 +199,13 @@ def test_a_json_string_is_decoded_once(ctx: None) -> None:
     row = Interaction(
         uid=random_token(8),
         client_id="c",
-        params={},
-        prompt="login",
         browser_hash="h",
         created_at=1,
         expires_at=10,
-        data="123",  # type: ignore[arg-type]
+        state="123",  # type: ignore[arg-type]
     )
     db.session.add(row)
     db.session.commit()
     db.session.expunge_all()
     loaded = fastsql.get(db.session, Interaction, row.uid)
-    assert loaded is not None and loaded.data == "123"
+    assert loaded is not None and loaded.state == "123"

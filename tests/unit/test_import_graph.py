@@ -177,6 +177,35 @@ def test_idp_has_no_import_cycle() -> None:
 # --- the tools themselves --------------------------------------------------------------------
 
 
+PROTOCOL_LAYER = "idp.oauth"
+UI_AND_FLOW_PACKAGES = ("idp.flows", "idp.mfa", "idp.actions")
+
+
+def test_the_protocol_layer_imports_no_pages_flows_or_actions() -> None:
+    """``idp.oauth`` is the protocol: the login pipeline, its pages and the Actions chains
+    depend on it, never the other way round (they hang on it through Authlib's grant
+    extensions and the pipeline's calls)."""
+    graph = import_graph()
+    wrong = sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        if module == PROTOCOL_LAYER or module.startswith(PROTOCOL_LAYER + ".")
+        for target in targets
+        if any(target == p or target.startswith(p + ".") for p in UI_AND_FLOW_PACKAGES)
+    )
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """House style: a module a reader can hold in mind (docs/design-notes.md)."""
+    long = sorted(
+        f"{path.relative_to(ROOT.parent)}: {n}"
+        for path in ROOT.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 400
+    )
+    assert not long, "\n".join(long)
+
+
 def test_find_cycles_reports_each_cycle_once_with_its_path() -> None:
     graph = {
         "a": {"b"},

@@ -1,0 +1,157 @@
+"""The login pipeline: one owner for every way into a login (docs/design-notes.md, "How a
+login flows").
+
+``/authorize`` validates the request once and calls :func:`start`; each page that settles a
+step (the login form, a passkey, consent, the MFA step, ``/continue``, and the connections to
+come) records it in the interaction's :class:`~idp.flows.state.LoginState` and calls
+:func:`advance`. ``advance`` asks the interaction policy (``idp.flows.policy``) for the first
+prompt that fires and starts it; when none fires, the code is issued, in one transaction with
+the interaction's deletion, and the browser goes back to the application.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from werkzeug.wrappers import Response
+
+from idp.actions.commands import Effects
+from idp.actions.login import continue_post_login, finish
+from idp.extensions import db, services
+from idp.flows import cookies
+from idp.flows import service as flows
+from idp.flows.models import LoginSession
+from idp.flows.pages import error_page, expired_page
+from idp.flows.policy import POLICY, apply_post_login
+from idp.flows.state import DONE, LoginState, load, save
+from idp.flows.step import Step, fail, finish_response
+from idp.identity.models import User
+from idp.mfa.policy import MFA_ACR
+from idp.oauth.authorize import AuthorizationRequest, issue_code, redirect_with
+from idp.oauth.grants import AuthenticatedUser
+
+MAX_ROUNDS = 8  # more than the policy has prompts: a prompt that never settles is a bug
+
+
+def _user_of(session_row: LoginSession | None) -> User | None:
+    return db.session.get(User, session_row.user_id) if session_row is not None else None
+
+
+def start(req: AuthorizationRequest, client: Any) -> Response:
+    """``/authorize``: a validated request, and whatever session this browser has."""
+    services().keys.refresh()
+    session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
+    user = _user_of(session_row)
+    if user is None:
+        session_row = None  # the user is gone: log in again
+    state = LoginState(request=req, prompt="")
+    return advance(Step(req, state, client, session_row, user))
+
+
+def open_step(uid: str) -> tuple[Step | None, Response | None]:
+    """The interaction ``uid`` of this browser, for a page that settles a step; an error
+    page when it is unknown, expired, of another browser or of an older version."""
+    row = flows.get_interaction(db.session, uid, request.cookies.get(cookies.interaction()))
+    state = load(row) if row is not None else None
+    client = services().clients.get(row.client_id) if row is not None else None
+    if row is None or state is None or client is None:
+        return None, expired_page()
+    session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
+    step = Step(state.request, state, client, session_row, _user_of(session_row), row)
+    return step, None
+
+
+def complete_login(step: Step, user: User, amr: list[str]) -> Response:
+    """The user authenticated (password, passkey, a connection): a new session (a new id at
+    every login, S-SS-03), a fresh state for this user, then whatever the policy asks next.
+    ``user`` stays referenced so that issuing the code finds it in the identity map."""
+    svc = services()
+    ttl = svc.config["SESSION_TTL"]
+    cookie_value, session_row = flows.start_session(
+        db.session, user.id, amr, ttl, request.cookies.get(cookies.session())
+    )
+    step.session, step.user = session_row, user
+    step.state = LoginState(
+        request=step.request,
+        prompt=step.state.prompt,
+        user_id=user.id,
+        sid=session_row.sid,
+        logged_in=True,
+    )
+    step.set_cookies.append((cookies.session(), cookie_value, ttl))
+    return advance(step)
+
+
+def advance(step: Step) -> Response:
+    """Start the first prompt that fires; issue the code when none does."""
+    for _ in range(MAX_ROUNDS):
+        fired = next(((p, r) for p in POLICY if (r := p.reasons(step))), None)
+        if fired is None:
+            return _issue(step)
+        prompt, reasons = fired
+        if step.request.prompt_none and prompt.none_error is not None:
+            return fail(step, *prompt.none_error)  # OIDC Core §3.1.2.6
+        resp = prompt.start(step, reasons)
+        if resp is not None:
+            return resp
+    raise RuntimeError("the interaction policy did not settle")
+
+
+def _issue(step: Step) -> Response:
+    """No prompt fires: mint the code (RFC 6749 §4.1.2) and spend the interaction, in one
+    transaction."""
+    session_row, user, req = step.session, step.user, step.request
+    assert session_row is not None and user is not None  # the login prompt fires otherwise
+    outcome = step.state.post_login
+    effects = None
+    if outcome is not None and outcome.effects is not None:
+        effects = finish(Effects.from_dict(outcome.effects), user, req.audience)
+    who = AuthenticatedUser(
+        user=user,
+        auth_time=session_row.auth_time,
+        sid=session_row.sid,
+        amr=list(session_row.amr),
+        scope=req.scope,
+        audience=req.audience,
+        acr=MFA_ACR if "mfa" in (session_row.amr or []) else None,
+        action_effects=effects,
+    )
+    location = issue_code(req, who)
+    if location is None:
+        db.session.rollback()
+        return error_page("Authorization failed", "The request could not be completed.")
+    if step.row is not None:
+        step.state.prompt = DONE
+        save(step.row, step.state)
+    db.session.commit()
+    return finish_response(step, redirect_with(location, {}, code=step.answer_code()))
+
+
+def replay(step: Step) -> Response | None:
+    """A page posted again after its login was answered (a double click): answer again, for
+    the same browser and session only; None for any other interaction."""
+    if step.state.prompt != DONE or not step.bound:
+        return None
+    return advance(step)
+
+
+def continue_paused(step: Step) -> Response:
+    """``/continue``: run the paused action's ``on_continue_post_login`` and the rest of the
+    chain, then go on as the policy says (the same state, so nothing runs twice)."""
+    paused = step.state.post_login
+    if step.state.prompt != "post_login" or paused is None or paused.paused_action is None:
+        return error_page(
+            "This login cannot be continued",
+            "The link is invalid or has expired. Go back to the application and sign in again.",
+        )
+    if not step.bound:
+        return fail(step, "access_denied", "The login session changed.")
+    assert step.session is not None and step.user is not None and step.row is not None
+    req = step.request
+    outcome = continue_post_login(
+        step.user, step.client, req.params, step.session, req.scope, req.audience,
+        paused_action=paused.paused_action, paused_effects=paused.paused_effects or {},
+        state=step.row.uid,
+    )  # fmt: skip
+    return apply_post_login(step, outcome) or advance(step)

@@ -1,0 +1,183 @@
+"""The interaction policy, as data (in the spirit of node-oidc-provider's
+``interaction_policy``): an ordered tuple of prompts, each with its named checks and a
+``start``. The pipeline starts the first prompt whose checks fire; none left means the code is
+issued. ``connection`` and ``link_account`` prompts slot in after ``login``.
+
+A prompt's ``reasons`` returns the names of its checks that fire (the check tables live with
+their domain: ``idp.flows.prompts`` for login and consent, ``idp.mfa.policy`` for MFA).
+``start`` answers the browser (a page) or settles the prompt in place and returns None (the
+post-login chain, when it neither pauses nor refuses). With ``prompt=none`` a prompt that
+needs the user ends the request with its ``none_error`` instead (OIDC Core §3.1.2.6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from flask import redirect
+from werkzeug.wrappers import Response
+
+from idp.actions import chains
+from idp.actions.login import run_post_login
+from idp.actions.triggers import POST_LOGIN
+from idp.consent import service as consent
+from idp.extensions import db
+from idp.flows.models import Interaction
+from idp.flows.pages import login_page
+from idp.flows.prompts import ConsentContext, PromptContext, consent_reasons, login_reasons
+from idp.flows.state import MfaStep, PostLogin
+from idp.flows.step import Step, fail, restart, send_to, show
+from idp.mfa import flow as mfa_flow
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    reasons: Callable[[Step], list[str]]
+    start: Callable[[Step, list[str]], Response | None]
+    none_error: tuple[str, str] | None  # None: the prompt runs without the user
+
+
+# --------------------------------------------------------------------------- login
+def _login_reasons(step: Step) -> list[str]:
+    req = step.request
+    return login_reasons(
+        PromptContext(
+            session=step.session,
+            prompts=frozenset(req.prompts),
+            max_age=req.max_age,
+            hint_sub=req.hint_sub,
+            fresh_login=step.state.logged_in,
+        )
+    )
+
+
+def _start_login(step: Step, reasons: list[str]) -> Response:
+    if step.state.logged_in:
+        # only id_token_hint can still fire after a login: someone other than the hinted
+        # user just logged in (OIDC Core §3.1.2.2)
+        return fail(step, "login_required", "End-user authentication is required.")
+    req = step.request
+    hint = req.params.get("login_hint", "")
+    return show(step, "login", lambda row: login_page(row.uid, req.client_id, hint))
+
+
+# --------------------------------------------------------------------------- consent
+def _consent_reasons(step: Step) -> list[str]:
+    if step.client.first_party:  # first-party apps never ask: skip the lookup
+        return []
+    assert step.session is not None
+    req = step.request
+    wanted = consent.requested_grants(req.scope, req.audience)
+    missing = consent.missing_grants(db.session, step.session.user_id, req.client_id, wanted)
+    return consent_reasons(
+        ConsentContext(
+            first_party=False,
+            prompts=frozenset(req.prompts),
+            missing=tuple(missing),
+            fresh_consent=step.state.consented,
+        )
+    )
+
+
+def _start_consent(step: Step, reasons: list[str]) -> Response:
+    return show(step, "consent", lambda row: redirect(f"/interaction/{row.uid}/consent", 303))
+
+
+# --------------------------------------------------------------------------- mfa
+def _mfa_reasons(step: Step) -> list[str]:
+    """Decided once per interaction (kept in the state); nothing once the session has MFA."""
+    assert step.session is not None
+    if step.state.mfa_passed or mfa_flow.session_has_mfa(step.session):
+        return []
+    if step.state.mfa is None:
+        reasons = mfa_flow.needed(step.session.user_id, step.client, step.request.params)
+        step.state.mfa = MfaStep(reasons=reasons)
+    return step.state.mfa.reasons
+
+
+def _start_mfa(step: Step, reasons: list[str]) -> Response:
+    step.state.ceremony = {}
+    return show(step, "mfa", lambda row: redirect(f"/interaction/{row.uid}/mfa", 303))
+
+
+# --------------------------------------------------------------------------- post-login
+def _post_login_reasons(step: Step) -> list[str]:
+    if step.state.post_login is not None or not chains.bound(POST_LOGIN):
+        return []
+    return ["chain_bound"]
+
+
+def _start_post_login(step: Step, reasons: list[str]) -> Response | None:
+    assert step.session is not None and step.user is not None
+    req = step.request
+    outcome = run_post_login(
+        step.user, step.client, req.params, step.session, req.scope, req.audience,
+        interactive=not req.prompt_none,
+    )  # fmt: skip
+    return apply_post_login(step, outcome)
+
+
+def apply_post_login(step: Step, outcome: chains.Outcome) -> Response | None:
+    """Map the chain's outcome onto the login: refuse, pause at a redirect, ask for MFA
+    (then finish from these effects without running the chain again), or settle."""
+    if outcome.denied is not None:
+        return fail(step, outcome.denied.error, outcome.denied.description)
+    if outcome.paused is not None:
+        return _pause(step, outcome)
+    step.state.post_login = PostLogin(effects=outcome.effects.as_dict())
+    assert step.session is not None
+    if outcome.mfa is not None and not mfa_flow.session_has_mfa(step.session):
+        if step.request.prompt_none:
+            return fail(step, "interaction_required", "Multi-factor authentication is required.")
+        decided = step.state.mfa or MfaStep(reasons=[])
+        step.state.mfa = MfaStep(
+            reasons=[*decided.reasons, "action_requested"],
+            allow_remember_browser=outcome.mfa.allow_remember_browser,
+        )
+        step.state.mfa_passed = False
+    return None
+
+
+def _pause(step: Step, outcome: chains.Outcome) -> Response:
+    """Persist the paused chain and send the browser to the action's URL with ``state``."""
+    paused = outcome.paused
+    assert paused is not None
+    step.state.post_login = PostLogin(
+        paused_action=paused.action_id, paused_effects=outcome.effects.as_dict()
+    )
+    restart(step)
+
+    def to_action(row: Interaction) -> Response:
+        parts = urlsplit(paused.url)
+        query = [*([parts.query] if parts.query else []),
+                 urlencode({**paused.query, "state": row.uid})]  # fmt: skip
+        return redirect(urlunsplit(parts._replace(query="&".join(query))), code=303)
+
+    return show(step, "post_login", to_action)
+
+
+POLICY: tuple[Prompt, ...] = (
+    Prompt(
+        "login",
+        _login_reasons,
+        _start_login,
+        ("login_required", "End-user authentication is required."),
+    ),
+    Prompt(
+        "consent",
+        _consent_reasons,
+        _start_consent,
+        ("consent_required", "The user has not consented to this request."),
+    ),
+    Prompt(
+        "mfa",
+        _mfa_reasons,
+        _start_mfa,
+        ("interaction_required", "Multi-factor authentication is required."),
+    ),
+    Prompt("post_login", _post_login_reasons, _start_post_login, None),
+)
+__all__ = ["POLICY", "Prompt", "apply_post_login", "send_to"]

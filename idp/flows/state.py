@@ -1,0 +1,85 @@
+"""What an interaction has settled so far: one typed, versioned record stored as JSON.
+
+Every page of a login (the login form, consent, the MFA step, ``/continue``) reads it with
+:func:`load` and writes it back with :func:`save`; nothing else is kept about a login in
+progress. A record of another version is not guessed at: the interaction counts as expired.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from idp.flows.models import Interaction
+from idp.oauth.authorize import AuthorizationRequest
+
+VERSION = 1
+# The prompt of an interaction whose code was issued. It is kept until it expires, so that a
+# form posted twice (a double click) is answered again, with a new code for the same
+# browser and session, rather than with an "expired" page in place of the application.
+DONE = "done"
+
+
+@dataclass
+class MfaStep:
+    """The MFA decision, taken once per interaction, and the step's progress."""
+
+    reasons: list[str]  # the policy checks that fired (empty: no second factor needed)
+    allow_remember_browser: bool = True
+    enrolled: bool = False  # a factor was enrolled in this login ("continue" finishes it)
+    kind: str | None = None  # the kind enrolled, for amr
+
+
+@dataclass
+class PostLogin:
+    """The post-login chain's result for this login: run once, then reused."""
+
+    effects: dict[str, Any] | None = None  # done: what the code carries
+    paused_action: str | None = None  # paused by api.redirect.send_user_to at this action
+    paused_effects: dict[str, Any] | None = None
+    error: str | None = None  # refused (OAuth error code and description)
+    description: str | None = None
+
+
+@dataclass
+class LoginState:
+    request: AuthorizationRequest
+    prompt: str  # the prompt whose page the browser was sent to
+    user_id: str | None = None
+    sid: str | None = None  # the login session this interaction belongs to
+    logged_in: bool = False  # the user authenticated in this interaction
+    consented: bool = False
+    mfa: MfaStep | None = None
+    mfa_passed: bool = False
+    post_login: PostLogin | None = None
+    # The factors' ceremony data (a WebAuthn challenge, a push ticket, "a code was sent"),
+    # owned by the factor modules (idp.mfa); never trusted from the browser.
+    ceremony: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["request"] = self.request.as_json()
+        data["v"] = VERSION
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoginState | None:
+        if not isinstance(data, dict) or data.get("v") != VERSION:
+            return None
+        # a copy: the row's loaded value must stay as it was, or the ORM would see no change
+        fields = {k: v for k, v in copy.deepcopy(data).items() if k != "v"}
+        fields["request"] = AuthorizationRequest.from_json(fields["request"])
+        if fields.get("mfa") is not None:
+            fields["mfa"] = MfaStep(**fields["mfa"])
+        if fields.get("post_login") is not None:
+            fields["post_login"] = PostLogin(**fields["post_login"])
+        return cls(**fields)
+
+
+def load(row: Interaction) -> LoginState | None:
+    return LoginState.from_json(row.state)
+
+
+def save(row: Interaction, state: LoginState) -> None:
+    row.state = state.as_json()  # a new object, so the ORM sees the change
