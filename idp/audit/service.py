@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.audit.models import LogEvent
-from idp.core import clock, fastsql
+from idp.core import clock
 from idp.core.net import request_id
+from idp.stores import STORES
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -50,7 +51,7 @@ def record(
     client_id: str | None = None,
     details: dict[str, object] | None = None,
 ) -> None:
-    fastsql.insert(
+    STORES.audit.insert(
         session,
         LogEvent(
             type=type_,

@@ -9,16 +9,17 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from idp.core import clock, fastsql
+from idp.core import clock
 from idp.core.crypto import random_token, sha256_hex
 from idp.flows.models import Interaction, LoginSession
 from idp.oauth.models import AccessTokenRecord, RefreshToken
+from idp.stores import STORES
 
 
 def current_session(session: Session, cookie_value: str | None) -> LoginSession | None:
     if not cookie_value or len(cookie_value) > 128:
         return None
-    row = fastsql.get(session, LoginSession, sha256_hex(cookie_value))
+    row = STORES.login_sessions.get(session, sha256_hex(cookie_value))
     if row is None or row.ended_at is not None or row.expires_at <= clock.now():
         return None
     return row
@@ -41,7 +42,7 @@ def start_session(
         created_at=now,
         expires_at=now + ttl,
     )
-    fastsql.insert(session, row)
+    STORES.login_sessions.insert(session, row)
     return cookie_value, row
 
 
@@ -87,7 +88,7 @@ def create_interaction(
         expires_at=now + ttl,
         state=state,
     )
-    fastsql.insert(session, row)
+    STORES.interactions.insert(session, row)
     return browser_secret, row
 
 
@@ -95,7 +96,7 @@ def get_interaction(session: Session, uid: str, browser_secret: str | None) -> I
     """The interaction, only for the browser that started it and only while it is valid."""
     if not browser_secret or len(uid) > 64:
         return None
-    row = fastsql.get(session, Interaction, uid)
+    row = STORES.interactions.get(session, uid)
     if row is None or row.expires_at <= clock.now():
         return None
     if row.browser_hash != sha256_hex(browser_secret):
@@ -105,7 +106,7 @@ def get_interaction(session: Session, uid: str, browser_secret: str | None) -> I
 
 def delete_interaction(session: Session, row: Interaction) -> None:
     """The interaction is spent (its code issued, or its error sent)."""
-    fastsql.delete(session, row)
+    STORES.interactions.delete(session, row)
 
 
 def end_user_sessions(session: Session, user_id: str, keep_sid: str | None = None) -> int:

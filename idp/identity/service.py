@@ -9,12 +9,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
-from idp.core import clock, fastsql
+from idp.core import clock
 from idp.core.crypto import random_token
 from idp.core.errors import NotFoundError, ValidationError
 from idp.identity.models import User
+from idp.stores import STORES
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
@@ -79,7 +79,7 @@ def authenticate(session: Session, passwords: Passwords, email: str, password: s
 
     The read transaction ends before the ~40 ms hash: on SQLite every transaction holds the
     write lock (BEGIN IMMEDIATE), and holding it through a hash would serialise all logins."""
-    user = fastsql.load(session, User, "email = :email", {"email": normalise_email(email)})
+    user = STORES.users.find_by_email(session, normalise_email(email))
     stored = user.password_hash if user else None
     session.commit()
     ok = passwords.verify(stored, password)
@@ -93,13 +93,7 @@ def authenticate(session: Session, passwords: Passwords, email: str, password: s
 
 def count_login(session: Session, user: User) -> None:
     """One more login, counted in the database (two at once both count)."""
-    row = fastsql.execute(
-        session,
-        "UPDATE users SET logins_count = logins_count + 1 WHERE id = :id RETURNING logins_count",
-        {"id": user.id},
-    ).fetchone()
-    if row is not None:
-        set_committed_value(user, "logins_count", row[0])
+    STORES.users.count_login(session, user)
 
 
 def find_user_id(session: Session, email: str) -> str | None:

@@ -16,9 +16,10 @@ import segno
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from idp.core import clock, fastsql
+from idp.core import clock
 from idp.core.crypto import SecretBox, random_token
 from idp.mfa.models import Factor, OneTimeCode, RecoveryCode, RememberedBrowser
+from idp.stores import STORES
 
 TOTP_STEP = 30
 TOTP_WINDOW = 1  # one step either side (clock drift), as the issue asks
@@ -51,8 +52,7 @@ def factors(session: Session, user_id: str, confirmed_only: bool = True) -> list
 
 def has_factor(session: Session, user_id: str) -> bool:
     """Asked on every login (the adaptive policy): an index probe, no factor is loaded."""
-    probe = "SELECT 1 FROM mfa_factors WHERE user_id = :user_id AND confirmed = :yes LIMIT 1"
-    return fastsql.execute(session, probe, {"user_id": user_id, "yes": True}).fetchone() is not None
+    return STORES.factors.has_confirmed(session, user_id)
 
 
 # ----------------------------------------------------------------------------- TOTP

@@ -20,13 +20,14 @@ from authlib.oauth2.rfc6749.errors import (
 from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from sqlalchemy import select, update
 
-from idp.core import clock, fastsql
+from idp.core import clock
 from idp.core.crypto import random_token, sha256_hex
 from idp.extensions import db, services
 from idp.identity.models import User
 from idp.oauth.models import AuthorizationCode, RefreshToken
 from idp.oauth.token_reuse import ReusableToken
 from idp.oauth.tokens import GrantContext, lock_family, revoke_grant
+from idp.stores import STORES
 
 USER_GRANT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 # Hooks that extensions registered at init_app (idp.actions.grants) run on; the grants stay
@@ -138,7 +139,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         who: AuthenticatedUser = request.user
         data = request.payload.data
         now = clock.now()
-        fastsql.insert(
+        STORES.codes.insert(
             db.session,
             AuthorizationCode(
                 code_hash=sha256_hex(code),
@@ -167,13 +168,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         concurrent redemptions exactly one gets the row back."""
         now = clock.now()
         code_hash = sha256_hex(code)
-        claimed = fastsql.returning(
-            db.session,
-            AuthorizationCode,
-            "UPDATE authorization_codes SET used_at = :now WHERE code_hash = :code_hash"
-            " AND client_id = :client_id AND used_at IS NULL AND expires_at > :now",
-            {"now": now, "code_hash": code_hash, "client_id": client.client_id},
-        )
+        claimed = STORES.codes.claim(db.session, code_hash, client.client_id, now)
         if claimed is None:
             self._on_replay(code_hash, client.client_id)
             return None
@@ -201,7 +196,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Nothing to do: the code was marked used when it was claimed."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
-        return fastsql.get(db.session, User, authorization_code.user_id)
+        return STORES.users.get(db.session, authorization_code.user_id)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         code: AuthorizationCode = self.request.authorization_code

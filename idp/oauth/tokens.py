@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from idp.core import clock, fastsql
+from idp.core import clock
 from idp.core.crypto import random_token, sha256_hex
 from idp.identity.models import User
 from idp.keys.service import KeyRing
 from idp.oauth.models import AccessTokenRecord, RefreshToken
+from idp.stores import STORES
 
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 
@@ -128,7 +129,7 @@ class TokenIssuer:
         token, jti, exp = self.access_token(
             client_id=ctx.client_id, sub=ctx.user_id, audience=aud, scope=scope, extra=extra
         )
-        fastsql.insert(
+        STORES.access_tokens.insert(
             session,
             AccessTokenRecord(
                 jti=jti,

@@ -11,8 +11,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from idp.core import clock, fastsql
+from idp.core import clock
 from idp.protection.models import ProtectionCounter
+from idp.stores import STORES
 
 
 class CounterStore(Protocol):
@@ -68,14 +69,9 @@ class SqlCounterStore:
     def look(self, keys: list[str]) -> dict[str, int]:
         if not keys:
             return {}
-        names = {f"k{i}": key for i, key in enumerate(keys)}
-        placeholders = ", ".join(f":{name}" for name in names)  # values stay parameters
-        sql = (
-            f'SELECT "key", blocked_until FROM protection_counters WHERE "key" IN ({placeholders})'  # noqa: S608
-        )
-        rows = fastsql.execute(self._session(), sql, names).fetchall()
+        found = STORES.counters.blocked_until(self._session(), keys)
         now = clock.now()
-        return {key: max((until or 0) - now, 0) for key, until in rows}
+        return {key: max(until - now, 0) for key, until in found.items()}
 
     def block(self, key: str, seconds: int) -> None:
         session = self._session()

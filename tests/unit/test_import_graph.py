@@ -196,6 +196,20 @@ def test_the_protocol_layer_imports_no_pages_flows_or_actions() -> None:
     assert not wrong, "\n".join(wrong)
 
 
+FASTSQL = "idp.core.fastsql"
+SQL_STORES = "idp.stores.sql"
+
+
+def test_hand_written_sql_stays_behind_the_store_contracts() -> None:
+    """Table and column names written by hand (``idp.core.fastsql``) live in one module,
+    ``idp.stores.sql``; everything else reaches it through ``idp.stores.STORES``, typed by
+    the contracts, so mypy checks every caller. Only ``idp.stores`` picks the implementation."""
+    graph = import_graph()
+    assert FASTSQL in graph and SQL_STORES in graph  # the rule is about modules that exist
+    assert {m for m, targets in graph.items() if FASTSQL in targets} == {SQL_STORES}
+    assert {m for m, targets in graph.items() if SQL_STORES in targets} == {"idp.stores"}
+
+
 def test_no_module_is_over_400_lines() -> None:
     """House style: a module a reader can hold in mind (docs/design-notes.md)."""
     long = sorted(
