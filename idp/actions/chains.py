@@ -74,7 +74,9 @@ def bound(trigger: str) -> bool:
 
 
 def chain(trigger: str) -> list[Link]:
-    return services().actions.chain(trigger, lambda: db.session)
+    """The bound chain, read (on a cache miss) in a transaction of its own: called between
+    the caller's commit and :func:`run`."""
+    return services().actions.chain(trigger)
 
 
 def _guard() -> None:

@@ -1,7 +1,8 @@
 """The post-login trigger: after authentication (and MFA), before a code or token is issued.
 
-The login pipeline (``idp.flows.pipeline``) runs the chain once per login through
-:func:`run_post_login` and reads its :class:`~idp.actions.chains.Outcome`: effects to put on
+The login pipeline (``idp.flows.pipeline``) builds the event (:func:`login_event`), commits,
+runs the chain once per login through :func:`run_post_login` and reads its
+:class:`~idp.actions.chains.Outcome`: effects to put on
 the code, a refusal, a demand for MFA, or a redirect that pauses the chain
 (``api.redirect.send_user_to``). ``/continue`` resumes a paused chain through
 :func:`continue_post_login`. On refresh the chain runs again, non-interactively
@@ -55,12 +56,10 @@ def login_event(
 
 
 def run_post_login(
-    user: User, client: Any, params: dict[str, str], session_row: Any, scope: str,
-    audience: str | None, *, interactive: bool,
-) -> chains.Outcome:  # fmt: skip
-    """Run the bound chain for this login; commits the caller's reads first."""
-    event = login_event(user, client, params, session_row, scope, audience)
-    db.session.commit()  # never hold a write transaction while actions run
+    user: User, client: Any, event: dict[str, Any], *, interactive: bool
+) -> chains.Outcome:
+    """Run the bound chain for this login. The caller built ``event`` (reads) and committed:
+    ``chains.run`` refuses to start inside an open transaction."""
     return chains.run(
         POST_LOGIN, event, request_id=request_id(), client_id=client.client_id,
         user_id=user.id, interactive=interactive,
@@ -68,18 +67,16 @@ def run_post_login(
 
 
 def continue_post_login(
-    user: User, client: Any, params: dict[str, str], session_row: Any, scope: str,
-    audience: str | None, *, paused_action: str, paused_effects: dict[str, Any], state: str,
+    user: User, client: Any, event: dict[str, Any], *, paused_action: str,
+    paused_effects: dict[str, Any], state: str,
 ) -> chains.Outcome:  # fmt: skip
     """``/continue``: the paused action's ``on_continue_post_login``, then the rest of the
-    chain, on top of the effects gathered before the pause."""
+    chain, on top of the effects gathered before the pause (the caller committed)."""
     links = chains.chain(POST_LOGIN)
     index = next((i for i, link in enumerate(links) if link.action_id == paused_action), None)
     if index is None:
         denied = chains.Denial("access_denied", "The login's action is gone.")
         return chains.Outcome(denied=denied, ran=True)
-    event = login_event(user, client, params, session_row, scope, audience)
-    db.session.commit()
     ids: dict[str, Any] = {
         "request_id": request_id(), "client_id": client.client_id, "user_id": user.id,
     }  # fmt: skip

@@ -23,9 +23,10 @@ def authorize() -> Response:
     checked = validate(source, request.method)
     if isinstance(checked, Rejection):
         if checked.redirect_uri is None:
-            return error_page(checked.title, checked.description)
+            return error_page(checked.title, checked.description or checked.error)
+        code = 303 if request.method == "POST" else 302  # OAuth 2.1 §7.5.3
         return error_redirect(
-            checked.redirect_uri, checked.error, checked.description, checked.state
+            checked.redirect_uri, checked.error, checked.description, checked.state, code
         )
     client = services().clients.get(checked.client_id)
     return pipeline.start(checked, client)

@@ -43,9 +43,12 @@ def _expired() -> Response:
 @bp.route("/interaction/<uid>/consent", methods=["GET", "POST"])
 def consent_page(uid: str) -> Response:
     step, _page = pipeline.open_step(uid)
-    again = pipeline.replay(step) if step is not None else None
-    if again is not None:
-        return again
+    if step is not None and step.state.prompt != "consent" and step.state.consented:
+        # "Allow" posted twice: the first moved the login on; follow it rather than show
+        # "expired" in place of the next page or the application
+        again = pipeline.resend(step) if request.form.get("decision") == "allow" else None
+        if again is not None:
+            return again
     if step is None or step.state.prompt != "consent" or not step.bound:
         return _expired()
     assert step.session is not None

@@ -12,8 +12,9 @@ the interaction's deletion, and the browser goes back to the application.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import request
+from flask import redirect, request
 from werkzeug.wrappers import Response
 
 from idp.actions.commands import Effects
@@ -23,7 +24,7 @@ from idp.flows import cookies
 from idp.flows import service as flows
 from idp.flows.models import LoginSession
 from idp.flows.pages import error_page, expired_page
-from idp.flows.policy import POLICY, apply_post_login
+from idp.flows.policy import POLICY, apply_post_login, post_login_event
 from idp.flows.state import DONE, LoginState, load, save
 from idp.flows.step import Step, fail, finish_response
 from idp.identity.models import User
@@ -53,6 +54,11 @@ def open_step(uid: str) -> tuple[Step | None, Response | None]:
     """The interaction ``uid`` of this browser, for a page that settles a step; an error
     page when it is unknown, expired, of another browser or of an older version."""
     row = flows.get_interaction(db.session, uid, request.cookies.get(cookies.interaction()))
+    if row is not None and db.session.get_bind().dialect.name != "sqlite":
+        # Requests on one interaction take turns: each reads the state, checks it and writes
+        # it back whole, so two at once could lose or mix updates. (SQLite's BEGIN IMMEDIATE
+        # serialises them already.)
+        db.session.refresh(row, with_for_update=True)
     state = load(row) if row is not None else None
     client = services().clients.get(row.client_id) if row is not None else None
     if row is None or state is None or client is None:
@@ -74,7 +80,7 @@ def complete_login(step: Step, user: User, amr: list[str]) -> Response:
     step.session, step.user = session_row, user
     step.state = LoginState(
         request=step.request,
-        prompt=step.state.prompt,
+        prompt="login",
         user_id=user.id,
         sid=session_row.sid,
         logged_in=True,
@@ -118,9 +124,8 @@ def _issue(step: Step) -> Response:
         action_effects=effects,
     )
     location = issue_code(req, who)
-    if location is None:
-        db.session.rollback()
-        return error_page("Authorization failed", "The request could not be completed.")
+    if location is None:  # the client changed since the request was validated
+        return fail(step, "unauthorized_client", "The application no longer allows this request.")
     if step.row is not None:
         step.state.prompt = DONE
         save(step.row, step.state)
@@ -128,12 +133,23 @@ def _issue(step: Step) -> Response:
     return finish_response(step, redirect_with(location, {}, code=step.answer_code()))
 
 
-def replay(step: Step) -> Response | None:
-    """A page posted again after its login was answered (a double click): answer again, for
-    the same browser and session only; None for any other interaction."""
-    if step.state.prompt != DONE or not step.bound:
+def resend(step: Step) -> Response | None:
+    """A page posted again after the login moved on (a double click): send the browser to
+    where the login is now, for the same browser and session only. Once the code was issued
+    that is a new authorization request with the same parameters, which the policy answers
+    afresh (SSO, ``max_age`` and all), as going back through ``/authorize`` always did."""
+    if request.method != "POST" or not step.bound:
         return None
-    return advance(step)
+    uid = step.row.uid if step.row is not None else ""
+    if step.state.prompt == DONE:
+        target = "/authorize?" + urlencode(step.request.params)
+    elif step.state.prompt in ("consent", "mfa"):
+        target = f"/interaction/{uid}/{step.state.prompt}"
+    else:
+        return None
+    resp = redirect(target, code=303)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def continue_paused(step: Step) -> Response:
@@ -148,10 +164,9 @@ def continue_paused(step: Step) -> Response:
     if not step.bound:
         return fail(step, "access_denied", "The login session changed.")
     assert step.session is not None and step.user is not None and step.row is not None
-    req = step.request
+    event = post_login_event(step)
     outcome = continue_post_login(
-        step.user, step.client, req.params, step.session, req.scope, req.audience,
-        paused_action=paused.paused_action, paused_effects=paused.paused_effects or {},
-        state=step.row.uid,
+        step.user, step.client, event, paused_action=paused.paused_action,
+        paused_effects=paused.paused_effects or {}, state=step.row.uid,
     )  # fmt: skip
     return apply_post_login(step, outcome) or advance(step)

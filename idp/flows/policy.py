@@ -14,21 +14,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import redirect
 from werkzeug.wrappers import Response
 
 from idp.actions import chains
-from idp.actions.login import run_post_login
+from idp.actions.login import login_event, run_post_login
 from idp.actions.triggers import POST_LOGIN
 from idp.consent import service as consent
 from idp.extensions import db
 from idp.flows.models import Interaction
 from idp.flows.pages import login_page
 from idp.flows.prompts import ConsentContext, PromptContext, consent_reasons, login_reasons
-from idp.flows.state import MfaStep, PostLogin
-from idp.flows.step import Step, fail, restart, send_to, show
+from idp.flows.state import MfaStep, PostLogin, save
+from idp.flows.step import Step, fail, restart, show
 from idp.mfa import flow as mfa_flow
 
 
@@ -110,13 +111,25 @@ def _post_login_reasons(step: Step) -> list[str]:
     return ["chain_bound"]
 
 
-def _start_post_login(step: Step, reasons: list[str]) -> Response | None:
+def post_login_event(step: Step) -> dict[str, Any]:
+    """The post-login event of this login. Then this request's work, the interaction's state
+    included, is committed: a chain never runs inside a transaction (it may take seconds, and
+    SQLite has one writer), and whatever it decides, the login's progress so far is kept."""
     assert step.session is not None and step.user is not None
     req = step.request
+    event = login_event(step.user, step.client, req.params, step.session, req.scope, req.audience)
+    if step.row is not None:
+        save(step.row, step.state)
+    db.session.commit()
+    return event
+
+
+def _start_post_login(step: Step, reasons: list[str]) -> Response | None:
+    assert step.user is not None
+    event = post_login_event(step)
     outcome = run_post_login(
-        step.user, step.client, req.params, step.session, req.scope, req.audience,
-        interactive=not req.prompt_none,
-    )  # fmt: skip
+        step.user, step.client, event, interactive=not step.request.prompt_none
+    )
     return apply_post_login(step, outcome)
 
 
@@ -180,4 +193,3 @@ POLICY: tuple[Prompt, ...] = (
     ),
     Prompt("post_login", _post_login_reasons, _start_post_login, None),
 )
-__all__ = ["POLICY", "Prompt", "apply_post_login", "send_to"]

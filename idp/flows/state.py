@@ -38,8 +38,6 @@ class PostLogin:
     effects: dict[str, Any] | None = None  # done: what the code carries
     paused_action: str | None = None  # paused by api.redirect.send_user_to at this action
     paused_effects: dict[str, Any] | None = None
-    error: str | None = None  # refused (OAuth error code and description)
-    description: str | None = None
 
 
 @dataclass
@@ -69,12 +67,15 @@ class LoginState:
             return None
         # a copy: the row's loaded value must stay as it was, or the ORM would see no change
         fields = {k: v for k, v in copy.deepcopy(data).items() if k != "v"}
-        fields["request"] = AuthorizationRequest.from_json(fields["request"])
-        if fields.get("mfa") is not None:
-            fields["mfa"] = MfaStep(**fields["mfa"])
-        if fields.get("post_login") is not None:
-            fields["post_login"] = PostLogin(**fields["post_login"])
-        return cls(**fields)
+        try:
+            fields["request"] = AuthorizationRequest.from_json(fields["request"])
+            if fields.get("mfa") is not None:
+                fields["mfa"] = MfaStep(**fields["mfa"])
+            if fields.get("post_login") is not None:
+                fields["post_login"] = PostLogin(**fields["post_login"])
+            return cls(**fields)
+        except (KeyError, TypeError):  # not a record this code wrote: treat as expired
+            return None
 
 
 def load(row: Interaction) -> LoginState | None:

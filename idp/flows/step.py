@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import redirect, request
+from flask import request
 from werkzeug.wrappers import Response
 
 from idp.extensions import db, services
@@ -91,11 +91,6 @@ def fail(step: Step, error: str, description: str) -> Response:
     else:
         resp = error_redirect(req.redirect_uri, error, description, req.state, step.answer_code())
     return finish_response(step, resp, spent=step.row is not None)
-
-
-def send_to(url: str) -> Callable[[Interaction], Response]:
-    """A page answer that redirects the browser (303: it follows with GET)."""
-    return lambda _row: redirect(url, code=303)
 
 
 def finish_response(step: Step, resp: Response, spent: bool = False) -> Response:

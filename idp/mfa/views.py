@@ -47,9 +47,6 @@ def mfa_step(uid: str) -> tuple[Step | None, Response | None]:
     step, page = pipeline.open_step(uid)
     if step is None:
         return None, page
-    again = pipeline.replay(step)
-    if again is not None:
-        return None, again
     if step.state.prompt != flow.STEP or step.state.mfa is None or not step.bound:
         return None, error_page("This sign-in cannot continue", "Go back to the application.", 400)
     return step, None
@@ -186,7 +183,8 @@ def passed_step(step: Step, kind: str, remember: bool) -> Response:
     with their own routes (WebAuthn, push, phone) finish through this too."""
     svc = services()
     session_row, user = step.session, step.user
-    assert session_row is not None and user is not None
+    if not step.bound or session_row is None or user is None:  # checked by mfa_step; again
+        return error_page("This sign-in cannot continue", "Go back to the application.", 400)
     svc.shields.on_success(user.email, request_origin().ip or "")
     flow.complete(step.state, session_row, kind)
     # S-SS-03: a new session id at step-up; the cookie the password login set stops working.

@@ -202,10 +202,13 @@ def uid_row(step: Step) -> Interaction:
 
 
 def _take(step: Step, purpose: str) -> bytes | None:
-    """The pending challenge, spent; the step's state is re-read with it (row lock)."""
+    """The pending challenge, spent; the step's state is re-read with it (row lock). A state
+    that is no longer the one this request checked (another session's, another prompt) gives
+    no challenge."""
     challenge, fresh = wa.take_challenge(db.session, uid_row(step), purpose)
-    if fresh is not None:
-        step.state = fresh
+    if fresh is None or fresh.sid != step.state.sid or fresh.prompt != step.state.prompt:
+        return None
+    step.state = fresh
     return challenge
 
 

@@ -252,7 +252,7 @@ def validate(source: MultiDict[str, str], method: str) -> AuthorizationRequest |
             request=_oauth2_request(params, method), end_user=None
         )
     except OAuth2Error as err:
-        return Rejection(err.error, err.description or err.error, err.redirect_uri, err.state)
+        return Rejection(err.error, err.description or "", err.redirect_uri, err.state)
     except ValueError:
         # Authlib refuses to build an error whose description would echo characters that RFC
         # 6749 §5.2 forbids (it raises ValueError instead); answer with our own wording.
@@ -290,9 +290,9 @@ def _oauth2_request(params: dict[str, str], method: str) -> OAuth2Request:
 
 def issue_code(req: AuthorizationRequest, who: AuthenticatedUser) -> str | None:
     """Mint the code (RFC 6749 §4.1.2) in the caller's transaction and return the redirect
-    location, without validating the request again; None if what can change since
-    validation did (the client is gone, or no longer allows the redirect URI or the code
-    response type)."""
+    location, without validating the request again; None, having written nothing, if what
+    can change since validation did (the client is gone, or no longer allows the redirect URI
+    or the code response type)."""
     client = services().clients.get(req.client_id)
     if (
         client is None
@@ -304,5 +304,4 @@ def issue_code(req: AuthorizationRequest, who: AuthenticatedUser) -> str | None:
     stored.client = client
     grant = authorization_server().get_authorization_grant(stored)
     _status, _body, headers = grant.create_authorization_response(req.redirect_uri, who)
-    location = dict(headers).get("Location", "")
-    return location if location.startswith(req.redirect_uri) else None
+    return str(dict(headers)["Location"])

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from idp.extensions import db
+from idp.extensions import db, services
 from idp.flows.models import Interaction
 from idp.identity.models import User
 from idp.mfa import webauthn as wa
@@ -425,3 +425,34 @@ def post_to(browser: Browser, page: str, action: str) -> requests.Response:
     assert form, page[:300]
     data = {"csrf_token": hidden_inputs(page)["csrf_token"], "action": action}
     return browser.http.post(browser.base + form.group(1), data=data, allow_redirects=False)
+
+
+def test_a_challenge_is_not_taken_from_a_state_another_session_wrote(op: Any) -> None:
+    """The state re-read with the challenge must be the one the request checked: a login of
+    another session on the same interaction meanwhile (a race on PostgreSQL) gives nothing."""
+    from idp.flows import service as flows
+    from idp.flows.state import LoginState, load, save
+    from idp.flows.step import Step
+    from idp.mfa import webauthn_views
+    from idp.oauth.authorize import AuthorizationRequest
+
+    client = op.factory.gen_client()
+    with op.app.test_request_context("/"):
+        request = AuthorizationRequest(
+            client_id=client.client_id, redirect_uri="https://rp.test/cb", params={},
+            scope="openid", audience=None, prompts=(), max_age=None, hint_sub=None,
+        )  # fmt: skip
+        mine = LoginState(request=request, prompt="mfa", sid="sid-victim", user_id="u1")
+        _secret, row = flows.create_interaction(db.session, client.client_id, mine.as_json(), 900)
+        wa.put_challenge(row, mine, "mfa", b"v" * 32)
+        db.session.commit()
+        step = Step(request, mine, services().clients.get(client.client_id), None, None, row)
+        theirs = load(row)
+        assert theirs is not None
+        theirs.sid = "sid-attacker"  # another session's login wrote the state meanwhile
+        save(row, theirs)
+        db.session.commit()
+        assert webauthn_views._take(step, "mfa") is None
+        assert step.state.sid == "sid-victim"  # not swapped for the other state
+        db.session.delete(db.session.get(Interaction, row.uid))
+        db.session.commit()

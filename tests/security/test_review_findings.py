@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -40,11 +40,34 @@ def test_double_allow_on_the_consent_page_still_completes(op):
     first = browser.http.post(consent_url, data=form, allow_redirects=False)
     second = browser.http.post(consent_url, data=form, allow_redirects=False)
     assert first.status_code == second.status_code == 303
-    # each answer goes straight back to the app with a code of its own (the login pipeline
-    # answers a double submit again rather than showing "expired" in place of the app)
-    codes = [parse_qs(urlsplit(r.headers["Location"]).query)["code"][0] for r in (first, second)]
-    assert all(r.headers["Location"].startswith(params["redirect_uri"]) for r in (first, second))
-    assert codes[0] != codes[1]
+    assert first.headers["Location"].startswith(params["redirect_uri"] + "?code=")
+    # the second goes through /authorize again, which answers the same request afresh (SSO)
+    assert second.headers["Location"].startswith("/authorize?")
+    done = browser.http.get(f"{op.url}{second.headers['Location']}", allow_redirects=False)
+    assert done.status_code == 302 and "code=" in done.headers["Location"]
+    # a "deny" posted after the code was issued neither mints a code nor reports a denial
+    late_deny = browser.http.post(consent_url, data=form | {"decision": "deny"})
+    assert late_deny.status_code == 400 and "code=" not in late_deny.url
+    # nor does a GET of another prompt's page of the finished interaction
+    uid = urlsplit(consent_url).path.split("/")[2]
+    page = browser.http.get(f"{op.url}/interaction/{uid}/mfa", allow_redirects=False)
+    assert page.status_code == 400 and "Location" not in page.headers
+
+
+def test_double_allow_when_mfa_follows_consent_goes_to_the_mfa_page(op):
+    third = op.factory.gen_client(first_party=False)
+    user = op.factory.gen_user()
+    browser = Browser(op.url)
+    params = auth_params(third, pkce()[1], acr_values="mfa")
+    result = browser.authorize(params, user)
+    assert result.consent_shown
+    consent_url = browser.http.get(f"{op.url}/authorize", params=params).url
+    form = hidden_inputs(browser.http.get(consent_url).text) | {"decision": "allow"}
+    first = browser.http.post(consent_url, data=form, allow_redirects=False)
+    second = browser.http.post(consent_url, data=form, allow_redirects=False)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert first.headers["Location"].endswith("/mfa")
 
 
 def test_reset_links_die_when_the_password_changes(op):
