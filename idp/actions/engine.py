@@ -312,8 +312,9 @@ def run_test(
 def link_for_test(
     session: Session, box: SecretBox, deps_root: Path, action: Action, number: int | None
 ) -> Link:
-    """What the test runner runs: the draft, or deployed version ``number``."""
-    from idp.actions.service import NotFound
+    """What the test runner runs: the draft, or deployed version ``number`` once its
+    dependencies are installed (a version still building would run without them)."""
+    from idp.actions.service import NotFound, require_built
 
     code, deps = action.code, None
     if number is not None:
@@ -324,6 +325,7 @@ def link_for_test(
         )
         if version is None:
             raise NotFound(f"{action.name!r} has no version {number}")
+        require_built(action, version)
         code = version.code
         deps = deps_root / version.deps_dir if version.deps_dir else None
     return Link(

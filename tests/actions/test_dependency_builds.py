@@ -109,6 +109,9 @@ def test_a_failed_build_keeps_pips_output_and_binding_is_refused(
         "--dependency", REQUIREMENT, "--secret", f"TOKEN={SECRET}")  # fmt: skip
     out = idp_fails(op, "actions", "bind", "broken", "--trigger", CX)
     assert "dependencies are still being installed" in out
+    # nor is it run by the test runner without its dependencies
+    out = idp_fails(op, "actions", "test", "broken", "--version", "1")
+    assert "dependencies are still being installed" in out
 
     gate.open(f"fail: {SECRET}")  # the build prints the secret's value, then fails
     built()
