@@ -81,9 +81,16 @@ def deploy(
         for key, value in given.items():
             service.set_secret(s, svc.box, limits, action, key, value)
         version = service.deploy(s, limits, action, svc.actions.deps_root, common.operator())
-        data = {"action": common.action_dict(action), "version": version.number}
+        data = {
+            "action": common.action_dict(action),
+            "version": version.number,
+            "status": version.build_status,
+        }
     common.bump(ctx)
-    ctx.emit(data, f"{name} version {data['version']} deployed")
+    text = f"{name} version {data['version']} deployed"
+    if data["status"] == "building":
+        text += f"; installing its dependencies (see `idp actions versions {name}`)"
+    ctx.emit(data, text)
 
 
 @actions.command("versions")

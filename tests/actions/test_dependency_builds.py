@@ -76,7 +76,7 @@ def test_deploy_returns_while_pip_runs_and_the_built_version_keeps_serving(
     source.write_text(GATED)
     out = idp(op, "actions", "deploy", str(source), "--name", "gated", "--dependency", REQUIREMENT)
     # The command has returned; pip cannot have finished: the package's build waits at the gate.
-    assert out["version"] == 2
+    assert out["version"] == 2 and out["status"] == "building"
     row, live = version(op, "gated", 2)
     assert (row.build_status, row.deps_dir, live) == ("building", None, 1)
     assert claim(op, client, audience) == 1  # version 2 never runs unbuilt; version 1 serves
