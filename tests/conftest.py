@@ -34,6 +34,8 @@ FAST_SETTINGS: dict[str, Any] = {
     "KEY_CACHE_SECONDS": 0.0,
 }
 
+pytest_plugins = ["tests.actions.gated"]  # the gated pip dependency's fixtures
+
 
 def reset_database(url: str) -> None:
     """Drop everything in the test database so each server starts from an empty schema."""

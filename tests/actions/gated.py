@@ -1,5 +1,8 @@
 """A real pip dependency whose install waits until the test says so: ``idp-gate-dep==1.0``.
 
+A pytest plugin of the suite (tests/conftest.py): its fixtures ``gate`` and ``fresh_chain``
+serve the Actions and management tests of dependency builds.
+
 The package is an sdist in a local find-links folder with an in-tree build backend (no
 setuptools, nothing fetched). Its build blocks until the gate file exists, then builds a
 wheel (``import idp_gate_dep``; ``idp_gate_dep.VALUE == "gated"``), or, when the file says
@@ -14,10 +17,18 @@ import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REQUIREMENT = "idp-gate-dep==1.0"
+CX = "credentials-exchange"
+# A credentials-exchange action that needs the gated package.
+GATED_ACTION = (
+    "import idp_gate_dep\n"
+    "def on_execute_credentials_exchange(event, api):\n"
+    "    api.access_token.set_custom_claim('https://x/v', idp_gate_dep.VALUE)\n"
+)
 
 _PYPROJECT = """\
 [build-system]
@@ -111,3 +122,18 @@ def gated(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
     yield gate
     if not gate.path.exists():  # a failed test: let its build end now
         gate.open("fail: the test ended")
+
+
+@pytest.fixture
+def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
+    with gated(tmp_path, monkeypatch) as g:
+        yield g
+
+
+@pytest.fixture
+def fresh_chain(op: Any) -> Iterator[None]:
+    """The test starts and ends with no action bound: a chain left bound would run on other
+    modules' token requests. (Modules use it with ``pytest.mark.usefixtures``.)"""
+    op.factory.clear_actions()
+    yield
+    op.factory.clear_actions()

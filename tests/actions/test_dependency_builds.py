@@ -6,7 +6,6 @@ and the bounds on what is kept of pip's output."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +18,12 @@ from idp.actions.models import Action, ActionVersion
 from idp.cli import main
 from idp.core import migrate
 from idp.extensions import db
-from tests.actions.gated import REQUIREMENT, Gate, gated
+from tests.actions.gated import CX, GATED_ACTION, REQUIREMENT, Gate
 from tests.actions.test_lifecycle import V1, claim, cli, idp, idp_fails
 
-CX = "credentials-exchange"
+pytestmark = pytest.mark.usefixtures("fresh_chain")
+
 SECRET = "tok-5e1f0c2a9d"
-GATED = (
-    "import idp_gate_dep\n"
-    "def on_execute_credentials_exchange(event, api):\n"
-    "    api.access_token.set_custom_claim('https://x/v', idp_gate_dep.VALUE)\n"
-)
-
-
-@pytest.fixture(autouse=True)
-def fresh_chain(op: Any) -> Iterator[None]:
-    op.factory.clear_actions()
-    yield
-    op.factory.clear_actions()  # a chain left bound would run on other modules' token requests
-
-
-@pytest.fixture
-def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
-    with gated(tmp_path, monkeypatch) as g:
-        yield g
 
 
 def version(op: Any, name: str, number: int) -> tuple[ActionVersion, int | None]:
@@ -73,7 +55,7 @@ def test_deploy_returns_while_pip_runs_and_the_built_version_keeps_serving(
     idp(op, "actions", "bind", "gated", "--trigger", CX)
     assert claim(op, client, audience) == 1
 
-    source.write_text(GATED)
+    source.write_text(GATED_ACTION)
     out = idp(op, "actions", "deploy", str(source), "--name", "gated", "--dependency", REQUIREMENT)
     # The command has returned; pip cannot have finished: the package's build waits at the gate.
     assert out["version"] == 2 and out["status"] == "building"
@@ -104,7 +86,7 @@ def test_a_failed_build_keeps_pips_output_and_binding_is_refused(
 ) -> None:
     client, audience = op.factory.m2m()
     source = tmp_path / "b.py"
-    source.write_text(GATED)
+    source.write_text(GATED_ACTION)
     idp(op, "actions", "deploy", str(source), "--name", "broken", "--trigger", CX,
         "--dependency", REQUIREMENT, "--secret", f"TOKEN={SECRET}")  # fmt: skip
     out = idp_fails(op, "actions", "bind", "broken", "--trigger", CX)

@@ -5,43 +5,24 @@ binding it (POST or the whole-list PATCH), rolling back to it or testing it is a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from idp.actions import build
-from tests.actions.gated import Gate, gated
+from tests.actions.gated import CX, GATED_ACTION, Gate
 from tests.helpers import jwt_parts
 from tests.management.conftest import Mgmt
 from tests.management.test_actions_api import create, m2m_token
 
-CX = "credentials-exchange"
+pytestmark = pytest.mark.usefixtures("fresh_chain")
+
 SECRET = "s3cr3t-build-4b7c"
 DEP = [{"name": "idp-gate-dep", "version": "1.0"}]
-GATED = (
-    "import idp_gate_dep\n"
-    "def on_execute_credentials_exchange(event, api):\n"
-    "    api.access_token.set_custom_claim('https://x/v', idp_gate_dep.VALUE)\n"
-)
 PLAIN = (
     "def on_execute_credentials_exchange(event, api):\n"
     "    api.access_token.set_custom_claim('https://x/v', 'plain')\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def fresh_chain(op: Any) -> Iterator[None]:
-    op.factory.clear_actions()
-    yield
-    op.factory.clear_actions()  # a chain left bound would run on other modules' token requests
-
-
-@pytest.fixture
-def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
-    with gated(tmp_path, monkeypatch) as g:
-        yield g
 
 
 def claim(op: Any, client: Any, audience: str) -> Any:
@@ -63,7 +44,7 @@ def test_deploy_answers_building_and_the_version_is_bound_once_built(
 ) -> None:
     client, audience = op.factory.m2m()
     token = mgmt.token()  # before anything is bound (the chain runs for our tokens too)
-    aid = create(mgmt, "gated", GATED, dependencies=DEP)["id"]
+    aid = create(mgmt, "gated", GATED_ACTION, dependencies=DEP)["id"]
 
     resp = mgmt.call("POST", f"/actions/actions/{aid}/deploy", token=token)
     assert resp.status_code == 200, resp.text
@@ -99,7 +80,7 @@ def test_a_failed_build_is_reported_and_refused(mgmt: Mgmt, op: Any, gate: Gate)
     client, audience = op.factory.m2m()
     token = mgmt.token()
     secrets = [{"name": "API_KEY", "value": SECRET}]
-    aid = create(mgmt, "broken", GATED, dependencies=DEP, secrets=secrets)["id"]
+    aid = create(mgmt, "broken", GATED_ACTION, dependencies=DEP, secrets=secrets)["id"]
     v1 = mgmt.call("POST", f"/actions/actions/{aid}/deploy", token=token).json()
     assert v1["status"] == "building"
 
@@ -145,7 +126,7 @@ def test_a_build_that_ends_after_a_later_deploy_does_not_go_live(
     assert mgmt.call("POST", bindings, token=token, json={"action": aid}).status_code == 201
 
     path = f"/actions/actions/{aid}"
-    mgmt.call("PATCH", path, token=token, json={"code": GATED, "dependencies": DEP})
+    mgmt.call("PATCH", path, token=token, json={"code": GATED_ACTION, "dependencies": DEP})
     v2 = mgmt.call("POST", f"{path}/deploy", token=token).json()
     assert v2["status"] == "building"
     assert claim(op, client, audience) == "plain"  # version 1 serves while 2 builds
