@@ -137,6 +137,7 @@ def run_in_background(trigger: str, event: dict[str, Any], **ids: Any) -> None:
     thread with its own app context; a refusal or failure is logged, never shown."""
     if not bound(trigger):
         return
+    db.commit_if_used()  # the check may have read: no write lock held while the job starts
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def job() -> None:

@@ -159,13 +159,16 @@ def _attach(session: Session, table: _Table, values: tuple[Any, ...], changed: b
     return obj
 
 
-def load(session: Session, model: type[T], where: str, params: dict[str, Any]) -> T | None:
-    """The first row of ``model`` matching the SQL condition ``where``."""
+def load(
+    session: Session, model: type[T], where: str, params: dict[str, Any], *, fresh: bool = False
+) -> T | None:
+    """The first row of ``model`` matching the SQL condition ``where``; ``fresh``: the row
+    read wins over an instance the session already holds (a locking read)."""
     table = _table(model)
     row = execute(session, f"{table.select} WHERE {where}", params).fetchone()
     if row is None:
         return None
-    return _attach(session, table, _values(session, table, row))
+    return _attach(session, table, _values(session, table, row), changed=fresh)
 
 
 def get(session: Session, model: type[T], pk: Any) -> T | None:

@@ -24,12 +24,12 @@ from idp.flows import cookies
 from idp.flows import service as flows
 from idp.flows.models import LoginSession
 from idp.flows.pages import error_page, expired_page
-from idp.flows.policy import POLICY, apply_post_login, post_login_event
-from idp.flows.state import DONE, LoginState, load, save
+from idp.flows.policy import POLICY, POST_LOGIN_PROMPT, apply_post_login, post_login_event
+from idp.flows.state import DONE, LoginState, PostLogin, load, save
 from idp.flows.step import Step, fail, finish_response
 from idp.identity.models import User
 from idp.mfa.policy import MFA_ACR
-from idp.oauth.authorize import AuthorizationRequest, issue_code, redirect_with
+from idp.oauth.authorize import AuthorizationRequest, issue_code, redirect_with, still_allowed
 from idp.oauth.grants import AuthenticatedUser
 
 MAX_ROUNDS = 8  # more than the policy has prompts: a prompt that never settles is a bug
@@ -53,12 +53,8 @@ def start(req: AuthorizationRequest, client: Any) -> Response:
 def open_step(uid: str) -> tuple[Step | None, Response | None]:
     """The interaction ``uid`` of this browser, for a page that settles a step; an error
     page when it is unknown, expired, of another browser or of an older version."""
-    row = flows.get_interaction(db.session, uid, request.cookies.get(cookies.interaction()))
-    if row is not None and db.session.get_bind().dialect.name != "sqlite":
-        # Requests on one interaction take turns: each reads the state, checks it and writes
-        # it back whole, so two at once could lose or mix updates. (SQLite's BEGIN IMMEDIATE
-        # serialises them already.)
-        db.session.refresh(row, with_for_update=True)
+    cookie = request.cookies.get(cookies.interaction())
+    row = flows.get_interaction(db.session, uid, cookie, lock=True)
     state = load(row) if row is not None else None
     client = services().clients.get(row.client_id) if row is not None else None
     if row is None or state is None or client is None:
@@ -109,6 +105,8 @@ def _issue(step: Step) -> Response:
     transaction."""
     session_row, user, req = step.session, step.user, step.request
     assert session_row is not None and user is not None  # the login prompt fires otherwise
+    if not still_allowed(req):  # before the chain's metadata is applied to the user
+        return fail(step, "unauthorized_client", "The application no longer allows this request.")
     outcome = step.state.post_login
     effects = None
     if outcome is not None and outcome.effects is not None:
@@ -124,8 +122,7 @@ def _issue(step: Step) -> Response:
         action_effects=effects,
     )
     location = issue_code(req, who)
-    if location is None:  # the client changed since the request was validated
-        return fail(step, "unauthorized_client", "The application no longer allows this request.")
+    assert location is not None  # still_allowed() said so, in this transaction
     if step.row is not None:
         step.state.prompt = DONE
         save(step.row, step.state)
@@ -135,16 +132,20 @@ def _issue(step: Step) -> Response:
 
 def resend(step: Step) -> Response | None:
     """A page posted again after the login moved on (a double click): send the browser to
-    where the login is now, for the same browser and session only. Once the code was issued
-    that is a new authorization request with the same parameters, which the policy answers
-    afresh (SSO, ``max_age`` and all), as going back through ``/authorize`` always did."""
-    if request.method != "POST" or not step.bound:
+    where the login is now. Once the code was issued,
+    or while the post-login chain runs for the first click, that is a new authorization
+    request with the same parameters, which the policy answers afresh (SSO, ``max_age`` and
+    all), as going back through ``/authorize`` always did; the interaction itself never
+    answers twice. (Each target checks the browser and session itself.)"""
+    if request.method != "POST":
         return None
     uid = step.row.uid if step.row is not None else ""
-    if step.state.prompt == DONE:
+    prompt, post_login = step.state.prompt, step.state.post_login
+    running = prompt == POST_LOGIN_PROMPT and (post_login is None or not post_login.paused_action)
+    if prompt == DONE or running:
         target = "/authorize?" + urlencode(step.request.params)
-    elif step.state.prompt in ("consent", "mfa"):
-        target = f"/interaction/{uid}/{step.state.prompt}"
+    elif prompt in ("consent", "mfa"):
+        target = f"/interaction/{uid}/{prompt}"
     else:
         return None
     resp = redirect(target, code=303)
@@ -156,7 +157,7 @@ def continue_paused(step: Step) -> Response:
     """``/continue``: run the paused action's ``on_continue_post_login`` and the rest of the
     chain, then go on as the policy says (the same state, so nothing runs twice)."""
     paused = step.state.post_login
-    if step.state.prompt != "post_login" or paused is None or paused.paused_action is None:
+    if step.state.prompt != POST_LOGIN_PROMPT or paused is None or paused.paused_action is None:
         return error_page(
             "This login cannot be continued",
             "The link is invalid or has expired. Go back to the application and sign in again.",
@@ -164,9 +165,11 @@ def continue_paused(step: Step) -> Response:
     if not step.bound:
         return fail(step, "access_denied", "The login session changed.")
     assert step.session is not None and step.user is not None and step.row is not None
+    action, effects = paused.paused_action, paused.paused_effects or {}
+    step.state.post_login = PostLogin()  # running, committed with the event: no second run
     event = post_login_event(step)
     outcome = continue_post_login(
-        step.user, step.client, event, paused_action=paused.paused_action,
-        paused_effects=paused.paused_effects or {}, state=step.row.uid,
+        step.user, step.client, event, paused_action=action, paused_effects=effects,
+        state=step.row.uid,
     )  # fmt: skip
     return apply_post_login(step, outcome) or advance(step)

@@ -32,6 +32,8 @@ from idp.flows.state import MfaStep, PostLogin, save
 from idp.flows.step import Step, fail, restart, show
 from idp.mfa import flow as mfa_flow
 
+POST_LOGIN_PROMPT = "post_login"
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -126,6 +128,9 @@ def post_login_event(step: Step) -> dict[str, Any]:
 
 def _start_post_login(step: Step, reasons: list[str]) -> Response | None:
     assert step.user is not None
+    # Committed with the event: while the chain runs, every page of this interaction sees a
+    # login past its own step (a second click is sent on, never runs the chain again).
+    step.state.prompt = POST_LOGIN_PROMPT
     event = post_login_event(step)
     outcome = run_post_login(
         step.user, step.client, event, interactive=not step.request.prompt_none
@@ -169,7 +174,7 @@ def _pause(step: Step, outcome: chains.Outcome) -> Response:
                  urlencode({**paused.query, "state": row.uid})]  # fmt: skip
         return redirect(urlunsplit(parts._replace(query="&".join(query))), code=303)
 
-    return show(step, "post_login", to_action)
+    return show(step, POST_LOGIN_PROMPT, to_action)
 
 
 POLICY: tuple[Prompt, ...] = (
@@ -191,5 +196,5 @@ POLICY: tuple[Prompt, ...] = (
         _start_mfa,
         ("interaction_required", "Multi-factor authentication is required."),
     ),
-    Prompt("post_login", _post_login_reasons, _start_post_login, None),
+    Prompt(POST_LOGIN_PROMPT, _post_login_reasons, _start_post_login, None),
 )

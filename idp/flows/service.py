@@ -92,11 +92,16 @@ def create_interaction(
     return browser_secret, row
 
 
-def get_interaction(session: Session, uid: str, browser_secret: str | None) -> Interaction | None:
-    """The interaction, only for the browser that started it and only while it is valid."""
+def get_interaction(
+    session: Session, uid: str, browser_secret: str | None, *, lock: bool = False
+) -> Interaction | None:
+    """The interaction, only for the browser that started it and only while it is valid;
+    ``lock``: read with its row locked to the end of the transaction (a page settling a step
+    reads, checks and writes back the whole state, so requests on one login take turns)."""
     if not browser_secret or len(uid) > 64:
         return None
-    row = STORES.interactions.get(session, uid)
+    read = STORES.interactions.lock if lock else STORES.interactions.get
+    row = read(session, uid)
     if row is None or row.expires_at <= clock.now():
         return None
     if row.browser_hash != sha256_hex(browser_secret):

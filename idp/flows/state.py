@@ -16,8 +16,9 @@ from idp.oauth.authorize import AuthorizationRequest
 
 VERSION = 1
 # The prompt of an interaction whose code was issued. It is kept until it expires, so that a
-# form posted twice (a double click) is answered again, with a new code for the same
-# browser and session, rather than with an "expired" page in place of the application.
+# form posted twice (a double click) can be sent on to a new authorization request with the
+# same parameters (idp.flows.pipeline.resend), rather than to an "expired" page in place of
+# the application. It never answers a second time itself.
 DONE = "done"
 
 
@@ -73,9 +74,10 @@ class LoginState:
                 fields["mfa"] = MfaStep(**fields["mfa"])
             if fields.get("post_login") is not None:
                 fields["post_login"] = PostLogin(**fields["post_login"])
-            return cls(**fields)
-        except (KeyError, TypeError):  # not a record this code wrote: treat as expired
-            return None
+            state = cls(**fields)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None  # not a record this code wrote: the interaction counts as expired
+        return state if isinstance(state.ceremony, dict) else None
 
 
 def load(row: Interaction) -> LoginState | None:

@@ -14,7 +14,7 @@ from idp.audit import service as audit
 from idp.core.net import client_ip
 from idp.extensions import db, services
 from idp.flows import pipeline
-from idp.flows.pages import error_page, login_page
+from idp.flows.pages import error_page, expired_page, login_page
 from idp.identity import service as identity
 from idp.identity import tokens
 from idp.identity.models import User
@@ -31,6 +31,8 @@ def login(uid: str) -> Response:
     if step is None:
         assert page is not None
         return page
+    if step.state.prompt != "login":  # the login moved on (a second click, the back button)
+        return pipeline.resend(step) or expired_page()
     svc = services()
     client_id = step.request.client_id
     email = step.request.params.get("login_hint", "")

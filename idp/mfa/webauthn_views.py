@@ -17,9 +17,10 @@ from idp.audit import service as audit
 from idp.extensions import db, services
 from idp.flows import pipeline
 from idp.flows.models import Interaction
-from idp.flows.pages import error_page
+from idp.flows.pages import error_page, expired_page
 from idp.flows.step import Step
 from idp.flows.views import request_origin
+from idp.identity import service as identity
 from idp.identity.models import User
 from idp.mfa import factors as registry
 from idp.mfa import service as mfa
@@ -220,7 +221,7 @@ def _cannot_continue() -> Response:
 @bp.route("/interaction/<uid>/login/passkey/options", methods=["POST"])
 def passkey_options(uid: str) -> Response:
     step, _ = pipeline.open_step(uid)
-    if step is None:
+    if step is None or step.state.prompt != "login":
         return _json({"error": "invalid_interaction"}, 400)
     if services().shields.ip_retry_after(request_origin().ip or ""):
         return _json({"error": "too_many_attempts"}, 429)
@@ -241,6 +242,8 @@ def passkey_login(uid: str) -> Response:
     if step is None:
         assert page is not None
         return page
+    if step.state.prompt != "login":  # the login moved on (a second click, the back button)
+        return pipeline.resend(step) or expired_page()
     svc = services()
     origin_info = request_origin()
     ip = origin_info.ip or ""
@@ -262,7 +265,7 @@ def passkey_login(uid: str) -> Response:
     except wa.WebAuthnError:
         return _passkey_failed(step, user)
     svc.shields.on_success(user.email, ip)
-    user.logins_count += 1
+    identity.count_login(db.session, user)  # atomic, as the password login counts
     audit.record(db.session, events.LOGIN_SUCCESS, "Successful login (passkey)", origin_info,
                  user_id=user.id, client_id=step.request.client_id)  # fmt: skip
     # Possession of the key, plus (with UV) something the user knows or is: multi-factor on

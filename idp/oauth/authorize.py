@@ -288,18 +288,28 @@ def _oauth2_request(params: dict[str, str], method: str) -> OAuth2Request:
     return req
 
 
+def _allows(client: Any, req: AuthorizationRequest) -> bool:
+    return bool(
+        client.check_redirect_uri(req.redirect_uri)
+        and client.check_response_type("code")
+        and client.check_grant_type("authorization_code")
+    )
+
+
+def still_allowed(req: AuthorizationRequest) -> bool:
+    """What can change since validation has not: the client exists and still allows the
+    redirect URI, the code response type and the authorization code grant."""
+    client = services().clients.get(req.client_id)
+    return client is not None and _allows(client, req)
+
+
 def issue_code(req: AuthorizationRequest, who: AuthenticatedUser) -> str | None:
     """Mint the code (RFC 6749 §4.1.2) in the caller's transaction and return the redirect
     location, without validating the request again; None, having written nothing, if what
     can change since validation did (the client is gone, or no longer allows the redirect URI,
     the code response type or the authorization code grant)."""
     client = services().clients.get(req.client_id)
-    if (
-        client is None
-        or not client.check_redirect_uri(req.redirect_uri)
-        or not client.check_response_type("code")
-        or not client.check_grant_type("authorization_code")
-    ):
+    if client is None or not _allows(client, req):
         return None
     stored = _oauth2_request(req.params, "GET")
     stored.client = client

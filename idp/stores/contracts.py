@@ -35,6 +35,11 @@ class InteractionStore(Protocol):
     def get(self, session: Session, uid: str) -> Interaction | None:
         """The interaction ``uid``, whether or not it has expired (the caller decides)."""
 
+    def lock(self, session: Session, uid: str) -> Interaction | None:
+        """As :meth:`get`, read from the database with the row locked until ``session``'s
+        transaction ends: another transaction locking it waits, and then finds what this one
+        committed (None if it deleted the row). Requests on one login take turns."""
+
     def delete(self, session: Session, row: Interaction) -> None:
         """Delete the interaction's row; ``row`` leaves ``session``."""
 

@@ -30,6 +30,12 @@ class SqlInteractions:
     def get(self, session: Session, uid: str) -> Interaction | None:
         return fastsql.get(session, Interaction, uid)
 
+    def lock(self, session: Session, uid: str) -> Interaction | None:
+        # SQLite has no row locks and needs none: BEGIN IMMEDIATE holds the database's one
+        # write lock for the whole transaction, so the writers take turns already.
+        lock = "" if session.get_bind().dialect.name == "sqlite" else " FOR UPDATE"
+        return fastsql.load(session, Interaction, f'"uid" = :uid{lock}', {"uid": uid}, fresh=True)
+
     def delete(self, session: Session, row: Interaction) -> None:
         fastsql.delete(session, row)
 
