@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from idp.identity import profile
 from idp.identity.models import User
 
 DATABASE_CONNECTION = {"id": "con_database", "name": "database", "strategy": "auth0"}
@@ -21,7 +22,10 @@ def iso(timestamp: int | None) -> str | None:
 
 
 def user_event(user: User) -> dict[str, Any]:
-    return {
+    """``event.user``: Auth0's fields, then the OIDC standard claims (OIDC Core §5.1) the
+    user has, absent ones left out; ``name`` is there even when unset, as before, and
+    ``updated_at`` is ISO 8601 like Auth0's and like ``created_at``."""
+    event = {
         "user_id": user.id,
         "email": user.email,
         "email_verified": bool(user.email_verified),
@@ -30,8 +34,12 @@ def user_event(user: User) -> dict[str, Any]:
         "user_metadata": dict(user.user_metadata or {}),
         "identities": [{"provider": "database", "connection": "database", "user_id": user.id}],
         "created_at": iso(user.created_at),
+        "updated_at": iso(user.updated_at),
         "logins_count": user.logins_count,
     }
+    for claim, value in profile.standard_claims(user).items():
+        event.setdefault(claim, value)
+    return event
 
 
 def client_event(client: Any) -> dict[str, Any]:

@@ -18,6 +18,8 @@ SCOPE_TEXT = {
     "openid": "Know who you are",
     "profile": "See your name and profile",
     "email": "See your email address",
+    "phone": "See your phone number",
+    "address": "See your postal address",
     "offline_access": "Stay signed in to it when you are away",
 }
 

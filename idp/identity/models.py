@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,6 +20,10 @@ class User(Base):
     name: Mapped[str | None] = mapped_column(String(255))
     app_metadata: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     user_metadata: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # The OIDC standard claims other than name and updated_at (OIDC Core §5.1), one JSON
+    # object so a user stays one row of one shape on the login path; idp.identity.profile
+    # says why and validates them. NULL on rows older than migration 0012: read as {}.
+    profile: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
     logins_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[int] = mapped_column(Integer)

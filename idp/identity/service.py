@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from idp.core import clock
 from idp.core.crypto import random_token
 from idp.core.errors import NotFoundError, ValidationError
+from idp.identity import profile
 from idp.identity.models import User
 from idp.stores import STORES
 
@@ -68,6 +70,7 @@ def create_user(
         updated_at=now,
         app_metadata={},
         user_metadata={},
+        profile={},
         logins_count=0,
     )
     session.add(user)
@@ -120,3 +123,8 @@ def delete_user(session: Session, user_id_or_email: str) -> None:
 def set_password(session: Session, passwords: Passwords, user: User, password: str) -> None:
     user.password_hash = passwords.hash(password)
     user.updated_at = clock.now()
+
+
+def update_profile(session: Session, user_id_or_email: str, changes: dict[str, Any]) -> bool:
+    """Set or remove standard claims (``idp.identity.profile``); whether one changed."""
+    return profile.update_profile(get_user(session, user_id_or_email), changes)

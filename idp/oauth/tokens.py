@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 
 from idp.core import clock
 from idp.core.crypto import random_token, sha256_hex
+from idp.identity import profile
 from idp.identity.models import User
 from idp.keys.service import KeyRing
 from idp.oauth.models import AccessTokenRecord, RefreshToken
 from idp.stores import STORES
 
-OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
+OIDC_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,10 @@ def half_hash(value: str) -> str:
 
 
 def user_claims(user: User, scope: str) -> dict[str, Any]:
-    """Claims released for ``scope`` (OIDC Core §5.4); ``sub`` always."""
-    scopes = set(scope.split())
-    claims: dict[str, Any] = {"sub": user.id}
-    if "email" in scopes:
-        claims["email"] = user.email
-        claims["email_verified"] = bool(user.email_verified)
-    if "profile" in scopes:
-        if user.name:
-            claims["name"] = user.name
-        claims["updated_at"] = user.updated_at
-    return claims
+    """Claims released for ``scope`` (OIDC Core §5.4); ``sub`` always, absent claims never
+    (not as ``null``). idp always issues an access token for the userinfo endpoint with an
+    ID token, so these claims are served at ``/userinfo`` only, never in the ID token."""
+    return {"sub": user.id} | profile.released(user, set(scope.split()))
 
 
 class TokenIssuer:

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from idp.core.net import client_ip
 from idp.extensions import csrf, db, services
 from idp.identity.models import User
+from idp.identity.profile import STANDARD_CLAIMS
 from idp.oauth.endpoints import access_token_revoked, verify_access_token
 from idp.oauth.server import authorization_server
 from idp.oauth.tokens import OIDC_SCOPES, user_claims
@@ -212,10 +213,8 @@ def discovery_document() -> dict[str, Any]:
             "acr",
             "amr",
             "at_hash",
-            "email",
-            "email_verified",
-            "name",
-            "updated_at",
+            # OIDC Core §5.1, released at /userinfo by scope (§5.4)
+            *STANDARD_CLAIMS,
         ],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
