@@ -166,6 +166,9 @@ def test_every_page_passes_the_audit(mailing: LiveServer, browser: Any) -> None:
     audit(page, "sign-up, weak password")
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign up").click()
+    page.get_by_role(
+        "heading", name="Check your email"
+    ).wait_for()  # the page after the click, however slow the machine
     assert page.get_by_role("heading", name="Check your email").is_visible()
     audit(page, "sign-up done")
 
@@ -181,6 +184,9 @@ def test_every_page_passes_the_audit(mailing: LiveServer, browser: Any) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Continue").click()
+    page.get_by_role(
+        "button", name="Allow"
+    ).wait_for()  # the page after the click, however slow the machine
     assert page.get_by_role("button", name="Allow").is_visible()
     audit(page, "consent")
     page.get_by_role("button", name="Allow").click()
@@ -202,6 +208,7 @@ def test_every_page_passes_the_audit(mailing: LiveServer, browser: Any) -> None:
     page.get_by_label("Current password").fill(password)
     page.get_by_label("New password").fill(new_password)
     page.get_by_role("button", name="Change password").click()
+    page.get_by_role("status").wait_for()  # the page after the click, however slow the machine
     assert page.get_by_role("status").is_visible()
     audit(page, "password changed")
 
@@ -228,6 +235,9 @@ def test_every_page_passes_the_audit(mailing: LiveServer, browser: Any) -> None:
     audit(page, "reset password, weak password")
     page.get_by_label("New password").fill("harbour-violet-compass-71")
     page.get_by_role("button", name="Save").click()
+    page.get_by_role(
+        "heading", name="Password changed"
+    ).wait_for()  # the page after the click, however slow the machine
     assert page.get_by_role("heading", name="Password changed").is_visible()
     audit(page, "password reset")
     page.goto(reset_link)
@@ -291,6 +301,9 @@ def test_sign_in_and_consent_without_javascript(mailing: LiveServer, browser: An
     assert "code=" in page.url
     page.goto(f"{op.url}/oidc/logout")
     page.get_by_role("button", name="Yes, sign me out").click()
+    page.get_by_role(
+        "heading", name="You are signed out"
+    ).wait_for()  # the page after the click, however slow the machine
     assert page.get_by_role("heading", name="You are signed out").is_visible()
     context.close()
 
