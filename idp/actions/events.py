@@ -9,10 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import object_session
+
+from idp.connections import service as connections
+from idp.extensions import db
 from idp.identity import profile
 from idp.identity.models import User
 
-DATABASE_CONNECTION = {"id": "con_database", "name": "database", "strategy": "auth0"}
+
+def connection_event(name: str = connections.DATABASE) -> dict[str, Any]:
+    """``event.connection``: the connection the user came through, as it is stored (every
+    login and sign-up is the database connection's until other strategies exist)."""
+    return connections.connection_dict(connections.get_connection(db.session, name))
 
 
 def iso(timestamp: int | None) -> str | None:
@@ -32,7 +40,7 @@ def user_event(user: User) -> dict[str, Any]:
         "name": user.name,
         "app_metadata": dict(user.app_metadata or {}),
         "user_metadata": dict(user.user_metadata or {}),
-        "identities": [{"provider": "database", "connection": "database", "user_id": user.id}],
+        "identities": _identities(user),
         "created_at": iso(user.created_at),
         "updated_at": iso(user.updated_at),
         "logins_count": user.logins_count,
@@ -40,6 +48,13 @@ def user_event(user: User) -> dict[str, Any]:
     for claim, value in profile.standard_claims(user).items():
         event.setdefault(claim, value)
     return event
+
+
+def _identities(user: User) -> list[dict[str, Any]]:
+    """Every identity of the user, read from the table (a user not in a session has none to
+    show: events are built from persistent users)."""
+    session = object_session(user)
+    return connections.identity_dicts(session, user.id) if session is not None else []
 
 
 def client_event(client: Any) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def login_event(
     return {
         "user": events.user_event(user),
         "client": events.client_event(client),
-        "connection": events.DATABASE_CONNECTION,
+        "connection": events.connection_event(),
         "request": origin_event(),
         "transaction": {
             "id": params.get("state"),

@@ -31,7 +31,7 @@ def pre_registration(email: str, client: Any) -> chains.Outcome:
     event = {
         "user": {"email": email, "app_metadata": {}, "user_metadata": {}},
         "client": events.client_event(client) if client else None,
-        "connection": events.DATABASE_CONNECTION,
+        "connection": events.connection_event(),
         "request": origin_event(),
     }
     db.session.commit()  # no write transaction across the chain
@@ -66,7 +66,7 @@ def post_registration(user: User, client: Any) -> None:
         {
             "user": events.user_event(user),
             "client": events.client_event(client) if client else None,
-            "connection": events.DATABASE_CONNECTION,
+            "connection": events.connection_event(),
             "request": origin_event(),
         },
         request_id=request_id(),
@@ -80,7 +80,7 @@ def post_change_password(user: User) -> None:
         POST_CHANGE_PASSWORD,
         {
             "user": events.user_event(user),
-            "connection": events.DATABASE_CONNECTION,
+            "connection": events.connection_event(),
             "request": origin_event(),
         },
         request_id=request_id(),

@@ -23,10 +23,11 @@ from werkzeug.wrappers import Response
 from idp.actions import chains
 from idp.actions.login import login_event, run_post_login
 from idp.actions.triggers import POST_LOGIN
+from idp.connections import service as connections
 from idp.consent import service as consent
 from idp.extensions import db
 from idp.flows.models import Interaction
-from idp.flows.pages import login_page
+from idp.flows.pages import error_page, login_page
 from idp.flows.prompts import ConsentContext, PromptContext, consent_reasons, login_reasons
 from idp.flows.state import MfaStep, PostLogin, save
 from idp.flows.step import Step, fail, restart, show
@@ -46,7 +47,7 @@ class Prompt:
 # --------------------------------------------------------------------------- login
 def _login_reasons(step: Step) -> list[str]:
     req = step.request
-    return login_reasons(
+    reasons = login_reasons(
         PromptContext(
             session=step.session,
             prompts=frozenset(req.prompts),
@@ -55,9 +56,30 @@ def _login_reasons(step: Step) -> list[str]:
             fresh_login=step.state.logged_in,
         )
     )
+    # Every session comes from the database connection so far: an application without it
+    # gets no SSO from one either (with other strategies: the session's connection).
+    if not connections.is_enabled(step.client, connections.DATABASE):
+        reasons.append("connection_disabled")
+    return reasons
+
+
+def database_refused(client: Any) -> Response | None:
+    """The page that replaces the login form and sign-up when the application does not have
+    the database connection enabled; None when it does. It depends on the application only,
+    never on who asks (no enumeration), and reads the cached client (no query)."""
+    if connections.is_enabled(client, connections.DATABASE):
+        return None
+    return error_page(
+        "Sign-in is not available",
+        "This application has no sign-in method enabled. Contact its administrator.",
+        403,
+    )
 
 
 def _start_login(step: Step, reasons: list[str]) -> Response:
+    refused = database_refused(step.client)
+    if refused is not None:  # no form, and no interaction to post one to
+        return refused
     if step.state.logged_in:
         # only id_token_hint can still fire after a login: someone other than the hinted
         # user just logged in (OIDC Core §3.1.2.2)

@@ -16,6 +16,7 @@ from idp.audit import service as audit
 from idp.extensions import db, services
 from idp.flows import pipeline
 from idp.flows.pages import error_page
+from idp.flows.policy import database_refused
 from idp.flows.views import bp, request_origin, too_many
 from idp.identity import service as identity
 from idp.identity import tokens
@@ -37,6 +38,9 @@ def signup(uid: str) -> Response:
     if step is None:
         assert page is not None
         return page
+    refused = database_refused(step.client)  # sign-up is the database connection's too
+    if refused is not None:
+        return refused
     client_id = step.request.client_id
     if request.method == "GET":
         return _page("signup.html", uid=uid, email="", problems=[])

@@ -15,6 +15,7 @@ from idp.core.net import client_ip
 from idp.extensions import db, services
 from idp.flows import pipeline
 from idp.flows.pages import error_page, expired_page, login_page
+from idp.flows.policy import database_refused
 from idp.identity import service as identity
 from idp.identity import tokens
 from idp.identity.models import User
@@ -33,6 +34,9 @@ def login(uid: str) -> Response:
         return page
     if step.state.prompt != "login":  # the login moved on (a second click, the back button)
         return pipeline.resend(step) or expired_page()
+    refused = database_refused(step.client)  # before any password is looked at
+    if refused is not None:
+        return refused
     svc = services()
     client_id = step.request.client_id
     email = step.request.params.get("login_hint", "")

@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp.connections import service as connections
 from idp.core import clock
 from idp.core.crypto import random_token
 from idp.core.errors import NotFoundError, ValidationError
@@ -74,6 +75,7 @@ def create_user(
         logins_count=0,
     )
     session.add(user)
+    connections.add_database_identity(session, user)  # sign-up, the CLI: the database connection
     return user
 
 

@@ -18,6 +18,7 @@ from idp.extensions import db, services
 from idp.flows import pipeline
 from idp.flows.models import Interaction
 from idp.flows.pages import error_page, expired_page
+from idp.flows.policy import database_refused
 from idp.flows.step import Step
 from idp.flows.views import request_origin
 from idp.identity import service as identity
@@ -223,6 +224,8 @@ def passkey_options(uid: str) -> Response:
     step, _ = pipeline.open_step(uid)
     if step is None or step.state.prompt != "login":
         return _json({"error": "invalid_interaction"}, 400)
+    if database_refused(step.client) is not None:  # passkeys are the database connection's
+        return _json({"error": "connection_disabled"}, 403)
     if services().shields.ip_retry_after(request_origin().ip or ""):
         return _json({"error": "too_many_attempts"}, 429)
     rp_id, _origin = _rp()
@@ -244,6 +247,9 @@ def passkey_login(uid: str) -> Response:
         return page
     if step.state.prompt != "login":  # the login moved on (a second click, the back button)
         return pipeline.resend(step) or expired_page()
+    refused = database_refused(step.client)
+    if refused is not None:
+        return refused
     svc = services()
     origin_info = request_origin()
     ip = origin_info.ip or ""

@@ -6,6 +6,7 @@ from alembic import context
 
 import idp.actions.models
 import idp.audit.models
+import idp.connections.models
 import idp.consent.models
 import idp.flows.models
 import idp.identity.models

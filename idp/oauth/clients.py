@@ -17,6 +17,7 @@ from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp.connections.service import client_connections
 from idp.core.crypto import SecretBox
 from idp.oauth.models import Client, ClientGrant
 
@@ -63,6 +64,9 @@ class ClientInfo(ClientMixin):
     # audience -> scopes this (m2m) client may obtain
     client_grants: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     mfa_policy: str | None = None  # overrides the tenant's MFA_POLICY when set
+    # names of the connections enabled for this app, in login-page order (cached with it, so
+    # a login reads no more than the client)
+    connections: tuple[str, ...] = ()
 
     @property
     def is_public(self) -> bool:
@@ -150,4 +154,5 @@ class ClientDirectory:
             secret_digest=row.secret_digest,
             box=self._box,
             client_grants=grants,
+            connections=client_connections(session, client_id),
         )

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp.connections import service as connections
 from idp.core import clock
 from idp.core.crypto import SecretBox, random_token
 from idp.core.errors import NotFoundError, ValidationError
@@ -87,6 +88,7 @@ def create_client(
         created_at=clock.now(),
     )
     session.add(client)
+    connections.enable_defaults(session, client.client_id)
     return CreatedClient(client, secret)
 
 

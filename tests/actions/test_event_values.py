@@ -107,7 +107,12 @@ def test_identities_reach_the_id_token_of_a_real_login(op: Any) -> None:
         op.factory.clear_actions()
     id_claims = jwt_parts(tokens["id_token"])[1]
     assert id_claims["userIdentities"] == [
-        {"provider": "database", "connection": "database", "user_id": user.user_id}
+        {
+            "provider": "database",
+            "connection": "database",
+            "user_id": user.user_id,
+            "isSocial": False,
+        }
     ]
     assert id_claims["https://x/user"]["email"] == user.email
     assert id_claims["https://x/user"]["identities"] == id_claims["userIdentities"]

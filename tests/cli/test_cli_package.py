@@ -154,8 +154,8 @@ def test_every_command_takes_json() -> None:
 
 def test_the_commands_are_the_same() -> None:
     assert sorted(main.commands) == [
-        "actions", "apis", "client-grants", "clients", "consents", "demo", "init", "keys",
-        "logs", "marketplace", "mfa", "serve", "users",
+        "actions", "apis", "client-grants", "clients", "connections", "consents", "demo",
+        "init", "keys", "logs", "marketplace", "mfa", "serve", "users",
     ]  # fmt: skip
 
 

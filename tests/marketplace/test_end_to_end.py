@@ -31,7 +31,12 @@ def test_user_claims_land_in_the_tokens(op: Any) -> None:
     assert at_claims[f"{NS}/email_verified"] is True
     assert id_claims[f"{NS}/secretIdentity"] == "Batman"
     assert id_claims[f"{NS}/identities"] == [
-        {"provider": "database", "connection": "database", "user_id": user.user_id}
+        {
+            "provider": "database",
+            "connection": "database",
+            "user_id": user.user_id,
+            "isSocial": False,
+        }
     ]
     assert f"{NS}/email" not in id_claims and f"{NS}/secretIdentity" not in at_claims
 
