@@ -34,13 +34,36 @@ SETTINGS: dict[str, Setting] = {
     ),
     "SESSION_TTL": Setting(7 * 86400, "Login session lifetime, seconds."),
     "INTERACTION_TTL": Setting(900, "How long a pending login interaction stays valid."),
+    "CONSOLE_IDLE_SECONDS": Setting(900, "The admin console's session ends after this idle time."),
+    "CONSOLE_MAX_SECONDS": Setting(8 * 3600, "...and this long after its login in any case."),
+    "CONSOLE_REAUTH_SECONDS": Setting(
+        600, "The console's sign-in asks the password and second factor again when older."
+    ),
     "CLIENT_CACHE_SECONDS": Setting(
         5.0, "Per-worker cache of clients and client grants; changes reach workers this late."
     ),
     "CC_TOKEN_REUSE_SECONDS": Setting(
-        5, "A client-credentials token is handed out again for this long (0: sign every time)."
+        0, "Opt-in: a client-credentials token is handed out again for this long (0: off)."
+    ),
+    "DYNAMIC_REGISTRATION_ENABLED": Setting(
+        False, "Dynamic client registration (RFC 7591, RFC 7592) at /oauth/register."
+    ),
+    "DYNAMIC_REGISTRATION_REQUESTS_PER_IP": Setting(
+        60, "Requests to /oauth/register (and its client URIs) per IP per window, then 429."
+    ),
+    "DYNAMIC_REGISTRATION_WINDOW_SECONDS": Setting(
+        600, "Window of DYNAMIC_REGISTRATION_REQUESTS_PER_IP, seconds."
+    ),
+    "TENANT_SETTINGS_CACHE_SECONDS": Setting(
+        5.0, "Per-worker cache of the tenant settings the API changes (this worker: at once)."
     ),
     "KEY_CACHE_SECONDS": Setting(30.0, "Per-worker cache of signing keys (survives a DB blip)."),
+    "KEY_PUBLISH_BEFORE_SIGNING_SECONDS": Setting(
+        900, "A rotated-in signing key is in the JWKS this long before it signs (0: at once)."
+    ),
+    "JWKS_MAX_AGE_SECONDS": Setting(
+        300, "Cache-Control max-age of the JWKS, at most (less if the overlap is shorter)."
+    ),
     "SIGNING_ALG": Setting("RS256", "Algorithm of newly created signing keys: RS256 or ES256."),
     "ARGON2_TIME_COST": Setting(2, "argon2id iterations (OWASP: 2)."),
     "ARGON2_MEMORY_KIB": Setting(19456, "argon2id memory in KiB (OWASP: 19 MiB)."),
@@ -56,7 +79,15 @@ SETTINGS: dict[str, Setting] = {
     "TRUSTED_PROXIES": Setting(
         "", "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed."
     ),
-    "REDIS_URL": Setting("", "Share attack-protection counters between instances via Redis."),
+    "REDIS_URL": Setting(
+        "", "Redis shared by the instances: attack-protection counters, cache invalidation."
+    ),
+    "CLUSTER": Setting(
+        False, "Several instances share the database: refused at start-up without REDIS_URL."
+    ),
+    "INVALIDATION_CHECK_SECONDS": Setting(
+        0.5, "With REDIS_URL: a change reaches every instance's caches within this delay."
+    ),
     "GEOIP_DB": Setting(
         "", "MaxMind-format database (.mmdb) for event.request.geoip; empty: no GeoIP."
     ),
@@ -77,6 +108,15 @@ SETTINGS: dict[str, Setting] = {
         "#2457c5",
         "Accent colour of the hosted pages (#rrggbb); button text turns black on light ones.",
     ),
+    "WEBAUTHN_ATTESTATION": Setting(
+        "none", "WebAuthn attestation policy: none | indirect | direct (a tenant setting)."
+    ),
+    "WEBAUTHN_AAGUID_ALLOWLIST": Setting(
+        "", "Comma-separated AAGUIDs, the only authenticator models accepted; empty: any."
+    ),
+    "WEBAUTHN_MDS_ROOT": Setting(
+        "", "PEM file of the FIDO MDS3 blob's root; empty: the bundled GlobalSign Root CA - R3."
+    ),
     "MFA_POLICY": Setting(
         "adaptive", "never | always | adaptive (MFA for users who enrolled a factor)."
     ),
@@ -86,6 +126,9 @@ SETTINGS: dict[str, Setting] = {
     "MFA_WEBAUTHN_USER_VERIFICATION": Setting(
         "preferred", "WebAuthn user verification: preferred | required | discouraged."
     ),
+    "MFA_MAX_FACTORS_PER_KIND": Setting(
+        5, "Factors of one kind (phones, keys, passkeys, apps, push devices) a user may have."
+    ),
     "MFA_PUSH_WEBHOOK_HOSTS": Setting(
         "", "Hosts push devices may name as webhooks (host, host:port, *.domain); empty: none."
     ),
@@ -94,6 +137,16 @@ SETTINGS: dict[str, Setting] = {
     ),
     "MFA_PUSH_LONG_POLL_SECONDS": Setting(
         0, "How long a device's poll may wait for a challenge (needs `serve --threads`)."
+    ),
+    "MFA_WEBPUSH_HOSTS": Setting(
+        "fcm.googleapis.com,*.push.services.mozilla.com,web.push.apple.com,*.notify.windows.com",
+        "Push services Web Push subscriptions may name (host, host:port, *.domain); empty: none.",
+    ),
+    "MFA_WEBPUSH_ALLOW_NETWORKS": Setting(
+        "", "CIDRs a push service may be on although private or loopback (a test receiver)."
+    ),
+    "MFA_WEBPUSH_SUBJECT": Setting(
+        "", "VAPID contact (mailto: or https:); empty: the issuer's https origin."
     ),
     "ACTIONS_INSECURE_DEV": Setting(
         False, "Run actions WITHOUT isolation where bubblewrap is missing (development only)."
@@ -112,9 +165,120 @@ SETTINGS: dict[str, Setting] = {
     "ACTIONS_ALLOW_PRIVATE_NETWORKS": Setting(
         "", "CIDRs api.http may reach although private or loopback (e.g. a test receiver)."
     ),
+    "CONNECTIONS_ALLOW_NETWORKS": Setting(
+        "", "CIDRs upstream identity providers may be reached at although private (tests, dev)."
+    ),
+    "CONNECTIONS_HTTP_TIMEOUT": Setting(5.0, "Timeout of one call to an upstream provider, s."),
+    "CONNECTIONS_MAX_RESPONSE_BYTES": Setting(
+        256 * 1024, "Largest answer accepted from an upstream provider, bytes."
+    ),
+    "LOG_STREAM_HOSTS": Setting(
+        "", "Hosts log streams may send to (host, host:port, *.domain); empty: no log streams."
+    ),
+    "LOG_STREAM_ALLOW_NETWORKS": Setting(
+        "", "CIDRs log streams may reach although private or loopback (a test receiver)."
+    ),
+    "LOG_STREAM_DELIVERY": Setting(
+        True, "Deliver log streams from the server's workers (a background thread each)."
+    ),
+    "LOG_STREAM_BATCH_SIZE": Setting(100, "Log events per POST to a log stream, at most."),
+    "LOG_STREAM_MAX_FAILURES": Setting(
+        10, "Failed deliveries in a row after which a log stream is suspended."
+    ),
+    "LOG_STREAM_RETRY_SECONDS": Setting(
+        1.0, "First wait after a failed delivery; doubled at each failure in a row."
+    ),
+    "LOG_STREAM_RETRY_MAX_SECONDS": Setting(300.0, "Longest wait between delivery retries."),
+    "LOG_STREAM_POLL_SECONDS": Setting(1.0, "How often a worker looks for new log events."),
+    "LOG_STREAM_LEASE_SECONDS": Setting(
+        60.0, "A worker's hold on a stream (at least 3 x the timeout); a dead worker's expires."
+    ),
+    "LOG_STREAM_TIMEOUT_SECONDS": Setting(5.0, "Timeout of one POST to a log stream, s."),
+    "LOG_STREAM_GAP_SECONDS": Setting(
+        15, "How long a stream waits for a log id still uncommitted before stepping over it."
+    ),
+    "DPOP_ENABLED": Setting(
+        True, "Accept DPoP proofs (RFC 9449) and bind tokens to their key; off: Bearer only."
+    ),
+    "DPOP_NONCE_REQUIRED": Setting(
+        False, "Every DPoP proof must carry a server nonce (RFC 9449 §8, §9): use_dpop_nonce."
+    ),
+    "DPOP_NONCE_SECONDS": Setting(
+        300, "DPoP nonces change this often; one is accepted for its window and the next."
+    ),
+    "DPOP_IAT_WINDOW": Setting(
+        300, "A DPoP proof's iat may be this many seconds off the server's clock."
+    ),
+    "SECTOR_IDENTIFIER_ALLOW_NETWORKS": Setting(
+        "", "CIDRs a client's sector_identifier_uri may be fetched from although private (tests)."
+    ),
+    "BACKCHANNEL_LOGOUT_ENABLED": Setting(
+        True, "Send back-channel logouts (OIDC BCL 1.0) when a session ends; off: advertised off."
+    ),
+    "BACKCHANNEL_LOGOUT_DELIVERY": Setting(
+        True, "Deliver back-channel logouts from the server's workers (a background thread each)."
+    ),
+    "BACKCHANNEL_LOGOUT_ALLOW_NETWORKS": Setting(
+        "", "CIDRs backchannel_logout_uris may reach although private or loopback (tests, dev)."
+    ),
+    "BACKCHANNEL_LOGOUT_TIMEOUT_SECONDS": Setting(5.0, "Timeout of one logout POST, seconds."),
+    "BACKCHANNEL_LOGOUT_MAX_ATTEMPTS": Setting(8, "Tries of one back-channel logout, at most."),
+    "BACKCHANNEL_LOGOUT_RETRY_SECONDS": Setting(
+        2.0, "First wait after a failed back-channel logout; doubled at each failure."
+    ),
+    "BACKCHANNEL_LOGOUT_RETRY_MAX_SECONDS": Setting(
+        600.0, "Longest wait between back-channel logout retries."
+    ),
+    "BACKCHANNEL_LOGOUT_POLL_SECONDS": Setting(
+        1.0, "How often a worker looks for back-channel logouts (a logout here wakes it)."
+    ),
+    "BACKCHANNEL_LOGOUT_TOKEN_TTL": Setting(120, "Lifetime of a Logout Token, seconds."),
+    "DEVICE_FLOW_ENABLED": Setting(
+        False, "The device authorization grant (RFC 8628): /oauth/device/code and /device."
+    ),
+    "DEVICE_CODE_TTL": Setting(600, "Lifetime of a device code and its user code, seconds."),
+    "DEVICE_POLL_INTERVAL": Setting(5, "Seconds a device waits between polls (RFC 8628 §3.2)."),
+    "DEVICE_USER_CODE_IP_FAILURES": Setting(
+        10, "Wrong user codes from one IP per window before /device refuses it (429)."
+    ),
+    "DEVICE_USER_CODE_GLOBAL_FAILURES": Setting(
+        500, "Wrong user codes from everyone per window before /device refuses all (429)."
+    ),
+    "DEVICE_USER_CODE_WINDOW_SECONDS": Setting(900, "Window of the two user-code counts."),
     "MAX_CONTENT_LENGTH": Setting(64 * 1024, "Largest accepted request body, bytes."),
+    "CLIENT_ASSERTION_MAX_SECONDS": Setting(
+        300, "A client assertion (private_key_jwt, client_secret_jwt) expires at most this soon."
+    ),
+    "CLIENT_JWKS_CACHE_SECONDS": Setting(
+        300.0, "Per-worker cache of a client's jwks_uri (fetched again on an unknown kid)."
+    ),
+    "CLIENT_JWKS_REFRESH_SECONDS": Setting(
+        5.0, "A client's jwks_uri is fetched again for an unknown kid at most this often."
+    ),
+    "CLIENT_JWKS_TIMEOUT_SECONDS": Setting(3.0, "Timeout of one fetch of a client's jwks_uri."),
+    "CLIENT_JWKS_ALLOW_NETWORKS": Setting(
+        "", "CIDRs a client's jwks_uri may be fetched from although private or loopback (tests)."
+    ),
+    "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS": Setting(
+        False, "Every authorization request must come through /oauth/par (RFC 9126 §6)."
+    ),
     "INSECURE_HTTP_ALLOWED": Setting(
         False, "Allow an http issuer on a non-loopback host (never in production)."
+    ),
+    "METRICS_ENABLED": Setting(False, "Prometheus metrics at /metrics (see METRICS_PORT)."),
+    "METRICS_PORT": Setting(
+        0, "Serve /metrics only on this port (idp serve --metrics-port); 0: the public port."
+    ),
+    "METRICS_TOKEN": Setting(
+        "", "Bearer token /metrics requires; needed when metrics share the public port."
+    ),
+    "LOG_FORMAT": Setting("text", "Server logs: text, or json (one JSON object per line)."),
+    "OTEL_ENABLED": Setting(
+        False, "OpenTelemetry traces (the otel extra); also on when OTEL_EXPORTER_OTLP_ENDPOINT is."
+    ),
+    "OTEL_EXPORTER": Setting("otlp", "Where spans go: otlp (OTLP/HTTP), console, memory (tests)."),
+    "OTEL_ENDPOINT": Setting(
+        "", "The collector's OTLP/HTTP base URL; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else :4318."
     ),
 }
 
@@ -153,9 +317,55 @@ def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) 
     values["ISSUER"] = str(values["ISSUER"]).rstrip("/")
     _check_issuer(values)
     _check_branding(values)
+    _check_operations(values)
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = f"sqlite:///{instance_path / 'idp.sqlite3'}"
+    _check_cluster(values)
     return values
+
+
+def _check_cluster(values: dict[str, Any]) -> None:
+    """Several instances (``CLUSTER``) need a database and a Redis they all reach: the caches
+    of one instance learn of another's changes only through Redis (``idp.core.versions``)."""
+    if not values["CLUSTER"]:
+        return
+    if not values["REDIS_URL"]:
+        raise ValueError(
+            "CLUSTER is on (several instances share the database) but REDIS_URL is empty: "
+            "without Redis, a client, key, action or setting changed on one instance would "
+            "stay stale in the others' caches. Set REDIS_URL (IDP_REDIS_URL), or CLUSTER off "
+            "for a single instance"
+        )
+    if str(values["DATABASE_URL"]).startswith("sqlite"):
+        raise ValueError(
+            "CLUSTER is on but the database is SQLite, a file on one machine: "
+            "set DATABASE_URL to a PostgreSQL database every instance reaches"
+        )
+
+
+def _check_operations(values: dict[str, Any]) -> None:
+    """Metrics never open on the public port by accident (fail closed), and logs have a
+    format we know."""
+    if values["LOG_FORMAT"] not in {"text", "json"}:
+        raise ValueError(f"LOG_FORMAT must be text or json, not {values['LOG_FORMAT']!r}")
+    if values["OTEL_EXPORTER"] not in {"otlp", "console", "memory"}:
+        raise ValueError(
+            f"OTEL_EXPORTER must be otlp, console or memory, not {values['OTEL_EXPORTER']!r}"
+        )
+    if values["OTEL_ENDPOINT"] and not str(values["OTEL_ENDPOINT"]).startswith(
+        ("http://", "https://")
+    ):
+        raise ValueError("OTEL_ENDPOINT must be an http(s) URL (the collector's OTLP/HTTP base)")
+    if not values["METRICS_ENABLED"]:
+        return
+    token = str(values["METRICS_TOKEN"])
+    if token and len(token) < 16:
+        raise ValueError("METRICS_TOKEN must be at least 16 characters long")
+    if not values["METRICS_PORT"] and not token:
+        raise ValueError(
+            "METRICS_ENABLED on the public port needs METRICS_TOKEN (a bearer token of 16+ "
+            "characters); or serve the metrics on their own port (idp serve --metrics-port)"
+        )
 
 
 def _check_branding(values: dict[str, Any]) -> None:

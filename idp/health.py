@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
 from idp.extensions import db, services
+from idp.tenant.branding import brand
 
 bp = Blueprint("health", __name__)
 
@@ -34,9 +35,10 @@ def text_on(color: str) -> str:
 def branding_css() -> Response:
     """The accent colour as a stylesheet: the pages' CSP allows no inline style. The accent
     fills the primary buttons; their text colour is chosen here to contrast with it."""
-    color = current_app.config["BRAND_PRIMARY_COLOR"]  # validated at start-up
+    color = brand().primary_color  # validated at start-up or by the API (#rrggbb)
     css = f":root {{ --accent: {color}; --accent-text: {text_on(color)}; }}\n"
     resp = Response(css, mimetype="text/css")
+    # the pages link it with ?v=<settings version>: a new colour is a new URL, not a stale copy
     resp.headers["Cache-Control"] = "public, max-age=300"
     return resp
 

@@ -211,8 +211,7 @@ def run(job: Job) -> None:
                 _unpooled(session)
                 went_live = _record(session, engine.box, job, staging, ok, error, output)
             if went_live:  # after the commit, never before: workers would reload the old chain
-                engine.stamp.parent.mkdir(parents=True, exist_ok=True)
-                engine.stamp.write_text(random_token(8))
+                engine.bump()
     except Exception:
         log.exception("building version %s failed unexpectedly", job.version_id)
         shutil.rmtree(staging, ignore_errors=True)

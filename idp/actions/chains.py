@@ -99,14 +99,17 @@ def run(
     state: str | None = None,
     entry: str | None = None,
     effects: Effects | None = None,
+    redact: dict[str, str] | None = None,
 ) -> Outcome:
     """Run ``trigger``'s chain (or ``links``, from ``entry``, on top of ``effects``, for a
-    resumed post-login chain) and say what it decided."""
+    resumed post-login chain) and say what it decided. ``redact``: credentials the event
+    carries (named values), kept out of the execution records' logs."""
     _guard()
     try:
         result = services().actions.run(
             trigger, event, request_id=request_id, client_id=client_id, user_id=user_id,
             interactive=interactive, links=links, state=state, entry=entry, effects=effects,
+            redact=redact,
         )  # fmt: skip
     except ActionsFailed as exc:
         return Outcome(denied=Denial(exc.error, exc.description, failed=True), ran=True)

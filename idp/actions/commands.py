@@ -81,6 +81,7 @@ class Effects:
     user_metadata: dict[str, Any] = field(default_factory=dict)
     mfa: dict[str, Any] | None = None
     redirect: dict[str, Any] | None = None
+    user_id: str | None = None  # custom-token-exchange: api.authentication.set_user_by_id
 
     def claims_size(self) -> int:
         return _size(self.id_token_claims) + _size(self.access_token_claims)
@@ -142,7 +143,9 @@ def _metadata(effects: Effects, target: dict[str, Any], args: list[Any]) -> None
 
 
 def _deny(trigger: str, args: list[Any], kwargs: dict[str, Any]) -> Deny:
-    if trigger == "credentials-exchange":
+    if trigger == "custom-token-exchange" and len(args) == 1:
+        return Deny(reason=_text(args[0], "reason"))  # deny(reason): access_denied
+    if trigger in {"credentials-exchange", "custom-token-exchange"}:
         # Auth0: api.access.deny(code, reason)
         if len(args) != 2 or args[0] not in DENY_CODES:
             raise CommandError(f"access.deny takes (code, reason); code one of {list(DENY_CODES)}")
@@ -199,6 +202,17 @@ def _redirect(args: list[Any], kwargs: dict[str, Any], interactive: bool) -> dic
     return {"url": url, "query": {k: str(v) for k, v in query.items()}}
 
 
+def _set_user(effects: Effects, args: list[Any]) -> None:
+    """``api.authentication.set_user_by_id(user_id)``: the subject of a token exchange. That
+    the user exists is the grant's to check; a second, different user is refused, so that no
+    later action in the chain can swap the subject an earlier one vouched for."""
+    if len(args) != 1 or not isinstance(args[0], str) or not 0 < len(args[0]) <= 64:
+        raise CommandError("set_user_by_id takes a user id (a string of 1-64 characters)")
+    if effects.user_id is not None and effects.user_id != args[0]:
+        raise CommandError("set_user_by_id was already called with another user")
+    effects.user_id = args[0]
+
+
 Handler = Callable[[Effects, str, list[Any], dict[str, Any], bool], None]
 
 
@@ -225,6 +239,14 @@ HANDLERS: dict[str, Handler] = {
         "mfa", lambda t, a, k, i: {"provider": "any", "enroll_with": _factors(a)}
     ),
     "redirect.send_user_to": _set("redirect", lambda t, a, k, i: _redirect(a, k, i)),
+    "authentication.set_user_by_id": lambda e, t, a, k, i: _set_user(e, a),
+    # RFC 8693 §2.2.2: an invalid subject token is answered invalid_request (as Auth0 does).
+    "access.reject_invalid_subject_token": _set(
+        "deny",
+        lambda t, a, k, i: Deny(
+            reason=_text(a[0] if a else None, "reason"), code="invalid_request"
+        ),
+    ),
     "validation.error": _set(
         "deny",
         lambda t, a, k, i: Deny(

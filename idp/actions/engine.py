@@ -1,21 +1,21 @@
 """Running a trigger's chain: load the bound live versions, run each in the sandbox, validate
 its commands, record the execution, and fail closed (ARCHITECTURE.md §7 and §11).
 
-Chains are cached per worker and reloaded when the generation stamp changes (one ``stat`` per
-chain run) or after ``ACTIONS_CHAIN_CACHE_SECONDS``, so a token request with no bound action
-opens no database session at all.
+Chains are cached per worker and reloaded when the ``actions`` version moves
+(:mod:`idp.core.versions`: the generation stamp file on one machine, one ``stat`` per chain
+run; a Redis counter across instances) or after ``ACTIONS_CHAIN_CACHE_SECONDS``, so a token
+request with no bound action opens no database session at all.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,10 @@ from idp.actions.runner.pool import Runner
 from idp.actions.runner.sandbox import Limits, Outcome, SandboxError
 from idp.actions.service import secrets_of
 from idp.actions.store import CacheStore
-from idp.core import http
+from idp.core import http, tracing
 from idp.core.crypto import SecretBox
+from idp.core.versions import ACTIONS, FileVersions, Versions
+from idp.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +75,24 @@ class ActionsEngine:
         box: SecretBox,
         instance: Path,
         session_factory: Callable[[], Any],
+        versions: Versions | None = None,
     ) -> None:
         self.config = config
         self.box = box
         self.runner = Runner(
             insecure_dev=bool(config["ACTIONS_INSECURE_DEV"]),
             concurrency=int(config["ACTIONS_CONCURRENCY"]),
+            metered=bool(config.get("METRICS_ENABLED")),
         )
-        self.stamp = instance / "actions" / "generation"
+        self.stamp = instance / "actions" / "generation"  # FileVersions' stamp of the family
+        self.versions = versions if versions is not None else FileVersions(instance)
         self.deps_root = instance / "actions" / "deps"
         self.transaction = session_factory
         self.networks = http.parse_networks(str(config["ACTIONS_ALLOW_PRIVATE_NETWORKS"]))
         self.memory = int(config["ACTIONS_MEMORY_MB"]) * 1024 * 1024
         self.budget_ms = int(config["ACTIONS_TRIGGER_BUDGET_MS"])
         self.cache = CacheStore(session_factory)
-        self._chains: dict[str, tuple[float, float, list[Link]]] = {}
+        self._chains: dict[str, tuple[float, str, list[Link]]] = {}
         self._lock = threading.Lock()
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="actions")
         self._pending = threading.BoundedSemaphore(256)
@@ -118,11 +123,13 @@ class ActionsEngine:
         return True
 
     # ------------------------------------------------------------------ chain loading
-    def _stamp(self) -> float:
-        try:
-            return os.stat(self.stamp).st_mtime_ns
-        except FileNotFoundError:
-            return 0.0
+    def _stamp(self) -> str:
+        return self.versions.current(ACTIONS)
+
+    def bump(self) -> None:
+        """A deployment, rollback, binding or secret changed (after the commit): every worker
+        of every instance reloads its chains."""
+        self.versions.bump(ACTIONS)
 
     def chain(
         self, trigger_id: str, session: Session | Callable[[], Session] | None = None
@@ -140,6 +147,14 @@ class ActionsEngine:
         else:
             with self.transaction() as own:
                 links = self._load(own, trigger_id)
+        for link in links:
+            if link.deps is not None and not link.deps.is_dir():
+                # built by another instance: the sandbox cannot start, the chain fails closed
+                log.error(
+                    "action %s v%s: its dependencies are not in %s on this instance; share "
+                    "that folder between instances (docs/design-notes.md, Several instances)",
+                    link.name, link.version, self.deps_root,
+                )  # fmt: skip
         with self._lock:
             self._chains[trigger_id] = (time.monotonic(), stamp, links)
         return links
@@ -191,8 +206,10 @@ class ActionsEngine:
         links: list[Link] | None = None,
         entry: str | None = None,
         effects: Effects | None = None,
+        redact: dict[str, str] | None = None,
     ) -> ChainResult:
-        """Run the chain in order; a deny stops it. Raises :class:`ActionsFailed` when closed."""
+        """Run the chain in order; a deny stops it. Raises :class:`ActionsFailed` when closed.
+        ``redact``: values (tokens the event carries) scrubbed from the records like secrets."""
         trigger = triggers.get(trigger_id)
         chain = self.chain(trigger_id) if links is None else links
         result = ChainResult(effects or Effects())
@@ -205,16 +222,24 @@ class ActionsEngine:
                 remaining = self.budget_ms / 1000 - (time.monotonic() - started)
                 if remaining <= 0.05:
                     raise ActionsFailed("the actions of this flow ran out of time")
-                began = time.perf_counter()
-                outcome, error = self._run_link(
-                    trigger, link, event, min(link.timeout_ms / 1000, remaining), interactive,
-                    state, entry if link is chain[0] else None, result.effects,
-                )  # fmt: skip
-                outcome.ms = (time.perf_counter() - began) * 1000
-                records.append(
-                    record(trigger_id, link, outcome, error, request_id, client_id, user_id)
-                )
+                with tracing.span(f"action {link.name}", {
+                    "idp.action.trigger": trigger_id, "idp.action.name": link.name,
+                    "idp.action.id": link.action_id, "idp.action.version": link.version,
+                }) as span:  # fmt: skip
+                    began = time.perf_counter()
+                    outcome, error = self._run_link(
+                        trigger, link, event, min(link.timeout_ms / 1000, remaining), interactive,
+                        state, entry if link is chain[0] else None, result.effects,
+                    )  # fmt: skip
+                    outcome.ms = (time.perf_counter() - began) * 1000
+                    scrubbed = replace(link, secrets={**link.secrets, **redact}) if redact else link
+                    records.append(
+                        record(trigger_id, scrubbed, outcome, error, request_id, client_id, user_id)
+                    )
+                    span.set_attribute("idp.action.outcome", records[-1].outcome)
                 result.execution_ids.append(records[-1].id)
+                if self.runner.metered:
+                    metrics.action_ran(trigger_id, link.name, records[-1].outcome, outcome.ms / 1e3)
                 if error is not None:
                     if link.allowed_to_fail and not trigger.always_fail_closed:
                         continue

@@ -81,9 +81,11 @@ def request_event(
     }
 
 
-# Never hand an action a credential that travelled with the request.
+# Never hand an action a credential that travelled with the request (a token exchange's
+# subject and actor tokens are in event.transaction, where its action expects them).
 _NEVER = {"password", "client_secret", "code", "code_verifier", "refresh_token", "csrf_token",
-          "client_assertion", "current_password", "new_password"}  # fmt: skip
+          "client_assertion", "current_password", "new_password",
+          "subject_token", "actor_token"}  # fmt: skip
 
 
 def _safe_params(params: dict[str, str]) -> dict[str, str]:

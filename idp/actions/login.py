@@ -19,6 +19,7 @@ from idp.actions import chains, events
 from idp.actions.commands import Effects
 from idp.actions.hooks import origin_event
 from idp.actions.triggers import POST_LOGIN
+from idp.connections.strategies import DATABASE
 from idp.core.net import request_id
 from idp.extensions import db
 from idp.identity.models import User
@@ -32,7 +33,7 @@ def login_event(
     return {
         "user": events.user_event(user),
         "client": events.client_event(client),
-        "connection": events.connection_event(),
+        "connection": events.connection_event(getattr(session_row, "connection", None) or DATABASE),
         "request": origin_event(),
         "transaction": {
             "id": params.get("state"),

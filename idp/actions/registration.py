@@ -13,6 +13,7 @@ from idp.actions.triggers import (
     POST_USER_REGISTRATION,
     PRE_USER_REGISTRATION,
 )
+from idp.connections.strategies import DATABASE
 from idp.core.net import request_id
 from idp.extensions import db
 from idp.identity.models import User
@@ -21,7 +22,7 @@ REFUSED = "We could not create your account. Please try again later."
 NOT_ALLOWED = "Sign-up is not allowed."
 
 
-def pre_registration(email: str, client: Any) -> chains.Outcome:
+def pre_registration(email: str, client: Any, connection: str = DATABASE) -> chains.Outcome:
     """Run before the user is written; the caller commits first.
 
     It runs for known addresses too, with the same event, so that a refusal cannot tell an
@@ -31,7 +32,7 @@ def pre_registration(email: str, client: Any) -> chains.Outcome:
     event = {
         "user": {"email": email, "app_metadata": {}, "user_metadata": {}},
         "client": events.client_event(client) if client else None,
-        "connection": events.connection_event(),
+        "connection": events.connection_event(connection),
         "request": origin_event(),
     }
     db.session.commit()  # no write transaction across the chain
@@ -59,14 +60,14 @@ def apply_metadata(user: User, outcome: chains.Outcome) -> None:
         user.user_metadata = merge_metadata(user.user_metadata, outcome.effects.user_metadata)
 
 
-def post_registration(user: User, client: Any) -> None:
+def post_registration(user: User, client: Any, connection: str = DATABASE) -> None:
     """After the commit; the user is not kept waiting and nothing can undo the sign-up."""
     chains.run_in_background(
         POST_USER_REGISTRATION,
         {
             "user": events.user_event(user),
             "client": events.client_event(client) if client else None,
-            "connection": events.connection_event(),
+            "connection": events.connection_event(connection),
             "request": origin_event(),
         },
         request_id=request_id(),

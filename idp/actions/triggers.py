@@ -20,6 +20,7 @@ PRE_USER_REGISTRATION = "pre-user-registration"
 POST_USER_REGISTRATION = "post-user-registration"
 POST_CHANGE_PASSWORD = "post-change-password"  # noqa: S105 - a trigger id
 SEND_PHONE_MESSAGE = "send-phone-message"
+CUSTOM_TOKEN_EXCHANGE = "custom-token-exchange"  # noqa: S105 - a trigger id
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,26 @@ class Trigger:
 
 
 _USER = {
-    "user_id": "auth0|0d1f2e3c4b5a",
+    "user_id": "usr_0d1f2e3c4b5a",
     "email": "jane@example.com",
     "email_verified": True,
     "name": "Jane Doe",
     "app_metadata": {"plan": "pro"},
     "user_metadata": {"locale": "fr"},
-    "identities": [{"provider": "auth0", "connection": "database", "user_id": "0d1f2e3c4b5a"}],
+    "identities": [
+        {
+            "provider": "database",
+            "connection": "database",
+            "user_id": "usr_0d1f2e3c4b5a",
+            "isSocial": False,
+        },
+        {
+            "provider": "google",
+            "connection": "google",
+            "user_id": "104220001234567890123",
+            "isSocial": True,
+        },
+    ],
     "created_at": "2026-01-02T03:04:05Z",
     "logins_count": 7,
 }
@@ -67,7 +81,7 @@ _REQUEST = {
     },
 }
 _CLIENT = {"client_id": "app-1", "name": "My App", "metadata": {}}
-_CONNECTION = {"id": "con_database", "name": "database", "strategy": "auth0"}
+_CONNECTION = {"id": "con_database", "name": "database", "strategy": "database"}
 _API = {"identifier": "https://api.example.com", "name": "Example API"}
 
 TRIGGERS: dict[str, Trigger] = {
@@ -219,6 +233,56 @@ TRIGGERS: dict[str, Trigger] = {
                     "code": "123456",
                     "action": "second-factor-authentication",
                     "language": "en",
+                },
+            },
+        ),
+        Trigger(
+            id=CUSTOM_TOKEN_EXCHANGE,
+            blocking=True,
+            always_fail_closed=True,
+            description="In the token endpoint for the token-exchange grant (RFC 8693), after "
+            "client authentication: validate event.transaction.subject_token, then "
+            "api.authentication.set_user_by_id(...) or refuse. subject_token_claims holds the "
+            "verified claims when the subject token is an access token of idp itself, and "
+            "subject_token_user_id the user behind it.",
+            methods=(
+                "access.deny",
+                "access.reject_invalid_subject_token",
+                "authentication.set_user_by_id",
+                "access_token.set_custom_claim",
+                *CACHE,
+            ),
+            event_fields=(
+                "client",
+                "request",
+                "resource_server",
+                "transaction",
+                "secrets",
+                "configuration",
+            ),
+            sample={
+                "client": _CLIENT,
+                "request": {k: v for k, v in _REQUEST.items() if k not in {"query"}},
+                "resource_server": _API,
+                "transaction": {
+                    "subject_token": "eyJhbGciOiJSUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.c2ln",
+                    "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                    "subject_token_claims": {
+                        "iss": "https://login.example.com",
+                        "sub": "usr_0d1f2e3c4b5a",
+                        "aud": "https://orders.example.com",
+                        "client_id": "app-1",
+                        "scope": "read:orders",
+                        "exp": 1795003600,
+                        "iat": 1795000000,
+                        "jti": "QmFzZTY0LWp0aQ",
+                    },
+                    "subject_token_user_id": "usr_0d1f2e3c4b5a",
+                    "actor_token": None,
+                    "actor_token_type": None,
+                    "actor_token_claims": None,
+                    "requested_scopes": ["read:things"],
+                    "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
                 },
             },
         ),

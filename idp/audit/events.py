@@ -21,6 +21,17 @@ MFA_SUCCESS = "mfa.success"
 MFA_FAILURE = "mfa.failure"
 MFA_ENROLLED = "mfa.enrolled"
 MFA_REMOVED = "mfa.removed"
+MFA_RENAMED = "mfa.renamed"  # a user relabelled one of their factors
+CONNECTION_LOGIN_FAILURE = "connection.login_failure"  # an upstream login failed or was refused
+IDENTITY_LINKED = "identity.linked"
+IDENTITY_UNLINKED = "identity.unlinked"
+# dynamic client registration (RFC 7591, RFC 7592): the client, never a token
+CLIENT_REGISTERED = "client.registered"
+CLIENT_REGISTRATION_UPDATED = "client.registration_updated"
+CLIENT_REGISTRATION_DELETED = "client.registration_deleted"
+CLIENT_REGISTRATION_REFUSED = "client.registration_refused"  # the error code and field
+# a write through the management API: the calling client, the resource, the fields sent (names)
+MANAGEMENT_WRITE = "management.write"
 
 ALL = (
     LOGIN_SUCCESS,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from idp.audit.models import LogEvent
 from idp.core import clock
 from idp.core.net import request_id
+from idp.ops.metrics import observe_event
 from idp.stores import STORES
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -64,6 +65,7 @@ def record(
             details=_with_request_id(details),
         ),
     )
+    observe_event(type_, details)  # logins and MFA outcomes, when metrics are on
 
 
 def query(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 from pathlib import Path
 
@@ -27,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     enrol = commands.add_parser("enrol", aliases=["enroll"], help="enrol from a ticket link")
     enrol.add_argument("ticket", help="idp-push://enroll?issuer=...&ticket=...")
     enrol.add_argument("--webhook", help="URL the server posts to when a login waits")
+    enrol.add_argument(
+        "--name",
+        default=f"idp-authenticator ({platform.system() or 'unknown system'})",
+        help="how the account page names this device (default: the program and the system)",
+    )
     enrol.add_argument(
         "--allow-network",
         action="append",
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     path = _state_path(args.state)
     try:
         if args.command in {"enrol", "enroll"}:
-            device = client.enrol(args.ticket, path, args.webhook, args.allow_network)
+            device = client.enrol(args.ticket, path, args.webhook, args.allow_network, args.name)
             print(json.dumps({"device_id": device.device_id, "issuer": device.issuer}))
         elif args.command == "list":
             for item in client.pending(client.load(path), min(max(args.wait, 0), 20)):

@@ -111,8 +111,9 @@ def _checked(status: int, data: Any, expected: int = 200) -> Any:
 
 
 def enrol(ticket_uri: str, path: Path, webhook: str | None = None,
-          networks: list[str] | None = None) -> Device:  # fmt: skip
-    """``idp-push://enroll?issuer=…&ticket=…``: make a key, register it, keep the TOTP seed."""
+          networks: list[str] | None = None, name: str | None = None) -> Device:  # fmt: skip
+    """``idp-push://enroll?issuer=…&ticket=…``: make a key, register it, keep the TOTP seed.
+    ``name`` is how the account page lists the device (the server keeps 64 characters)."""
     parts = urlsplit(ticket_uri)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     if (
@@ -127,6 +128,8 @@ def enrol(ticket_uri: str, path: Path, webhook: str | None = None,
     body = {"ticket": query["ticket"], "jwk": key.as_dict(private=False)}
     if webhook:
         body["webhook_url"] = webhook
+    if name:
+        body["name"] = name
     token = device_token(key, device_id, issuer)
     nets = list(networks or [])
     data = _checked(*request(issuer, nets, "POST", "/mfa/push/enroll", token,

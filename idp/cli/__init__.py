@@ -16,16 +16,23 @@ import click
 
 from idp.cli import (
     actions,
+    admins,
     apis,
     clients,
     connections,
     consents,
     demo,
+    dev,
     instance,
     keys,
+    log_streams,
     logs,
     marketplace,
     mfa,
+    mfa_mds,
+    mfa_vapid,
+    registration,
+    summaries,
     users,
 )
 from idp.cli.context import JSON_HELP, Ctx
@@ -59,9 +66,20 @@ for _command in (
     users.users,
     consents.consents,
     logs.logs,
+    log_streams.log_streams,
     demo.demo,
+    demo.demo_app,
+    dev.dev,
     actions.actions,
     mfa.mfa,
     marketplace.marketplace,
+    admins.admins,
 ):
     main.add_command(_command)
+
+clients.clients.add_command(registration.initial_token)  # idp clients initial-token ...
+mfa.mfa.add_command(mfa_mds.mds)  # idp mfa mds import|status
+mfa.mfa.add_command(mfa_mds.attestation_policy)  # idp mfa attestation [POLICY] [--allow]
+mfa.mfa.add_command(mfa_vapid.vapid)  # idp mfa vapid show
+
+summaries.apply(main)  # one line per command in every --help, examples for the common ones

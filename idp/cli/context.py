@@ -48,6 +48,8 @@ class Ctx:
         except (RuntimeError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
         with app.app_context():
+            # what this command changes that servers cache: told to them after the commit
+            app.extensions["idp.versions"].watch(db.session)  # idp.core.versions
             try:
                 yield db.session
                 db.session.commit()

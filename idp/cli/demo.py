@@ -1,96 +1,73 @@
-"""``idp demo``: seed a demo application, API and user once, and print them (``make run``)."""
+"""``idp demo`` (seed the demo app, API and user; print where everything is) and ``idp demo-app``
+(serve the demo relying party on its own port). ``make run`` runs both beside ``idp serve``."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
-from urllib.parse import urlencode
+from typing import Any
+from urllib.parse import urlsplit
 
 import click
-from sqlalchemy import select
 
 from idp.cli.context import Command, Ctx, pass_ctx
 
-DEMO_EMAIL = "demo@example.com"
-DEMO_API = "https://api.example.com"
-DEMO_REDIRECT = "http://localhost:8080/callback"
-DEMO_APP = "Demo web app"
-# A fixed, public PKCE verifier: only for the printed demo URL, never for a real client.
-DEMO_VERIFIER = "demo-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
-
 
 @click.command(cls=Command)
+@click.option(
+    "--app-url",
+    envvar="IDP_DEMO_APP_URL",
+    default=None,
+    help="Where `idp demo-app` listens [default: the issuer's loopback host, next port].",
+)
 @pass_ctx
-def demo(ctx: Ctx) -> None:
-    """Create the demo app, API and user if the instance has none yet."""
+def demo(ctx: Ctx, app_url: str | None) -> None:
+    """Seed the demo app, API and user (once) and print where they are.
+
+    Every run registers the demo app's redirect URIs for --app-url and keeps the data; the
+    password and client secret are printed only when made, and kept in <instance>/demo.json.
+    """
+    from idp.demo import seed
     from idp.extensions import services
-    from idp.identity import service as identity
-    from idp.identity.models import User
-    from idp.oauth import service as oauth
-    from idp.oauth.models import Client
 
     with ctx.session() as s:
-        if s.scalar(select(User).where(User.email == DEMO_EMAIL)) is not None:
-            client = s.scalar(select(Client).where(Client.name == DEMO_APP))
-            url = _login_url(services().config["ISSUER"], client.client_id) if client else ""
-            ctx.emit(
-                {"seeded": False, "login_url": url},
-                "demo data already present (credentials were printed by the first run)"
-                + (f"\n  try a login: {url}" if url else ""),
-            )
-            return
-        svc = services()
-        password = secrets.token_urlsafe(12)
-        identity.create_user(
-            s, svc.passwords, email=DEMO_EMAIL, password=password, email_verified=True
+        url = app_url or seed.default_app_url(services().config["ISSUER"])
+        data = seed.seed(s, ctx.instance, url)
+    ctx.emit(data, lambda: seed.describe(data))
+
+
+@click.command("demo-app", cls=Command)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="[default: the port of the app URL]")
+@pass_ctx
+def demo_app(ctx: Ctx, host: str, port: int | None) -> None:
+    """Serve the demo relying party (run `idp demo` first)."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from idp.demo import seed
+    from idp.demo.app import create_demo_app
+
+    config = seed.read_credentials(ctx.instance)
+    if not config.get("client_id") or not config.get("app_url"):
+        raise click.ClickException(
+            f"no demo app registered in {ctx.instance}: run `idp --instance {ctx.instance} demo`"
         )
-        oauth.create_api(s, identifier=DEMO_API, name="Demo API", scopes=["read:things"])
-        app = oauth.create_client(
-            s,
-            svc.box,
-            name="Demo web app",
-            app_type="regular_web",
-            redirect_uris=[DEMO_REDIRECT],
-            post_logout_redirect_uris=["http://localhost:8080/"],
-        )
-        data = {
-            "seeded": True,
-            "client_id": app.client.client_id,
-            "client_secret": app.client_secret,
-            "redirect_uri": DEMO_REDIRECT,
-            "api": DEMO_API,
-            "email": DEMO_EMAIL,
-            "password": password,
-            "login_url": _login_url(svc.config["ISSUER"], app.client.client_id),
-        }
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            """No access log: the callback's query string carries the code."""
+
+    listen = port or urlsplit(config["app_url"]).port or 5001
+    try:
+        server = make_server(host, listen, create_demo_app(config), threaded=True,
+                             request_handler=Quiet)  # fmt: skip
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{listen}: {exc.strerror}") from None
     ctx.emit(
-        data,
-        lambda: "\n".join(
-            [
-                "Demo data (printed once; keep it):",
-                f"  application  client_id={data['client_id']}",
-                f"               client_secret={data['client_secret']}",
-                f"               redirect_uri={DEMO_REDIRECT}",
-                f"  API          {DEMO_API} (scope read:things)",
-                f"  user         {DEMO_EMAIL} / {password}",
-                f"  try a login  {data['login_url']}",
-                "               (the browser ends at the redirect URI with ?code=...; redeem it",
-                f"               with code_verifier={DEMO_VERIFIER})",
-            ]
-        ),
+        {"app_url": config["app_url"], "issuer": config["issuer"], "listen": f"{host}:{listen}"},
+        f"demo app at {config['app_url']} (on {host}:{listen}; idp at {config['issuer']})",
     )
-
-
-def _login_url(issuer: str, client_id: str) -> str:
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(DEMO_VERIFIER.encode()).digest())
-    params = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": DEMO_REDIRECT,
-        "scope": "openid email profile offline_access",
-        "state": "demo",
-        "code_challenge": challenge.rstrip(b"=").decode(),
-        "code_challenge_method": "S256",
-    }
-    return f"{issuer}/authorize?{urlencode(params)}"
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy.exc import OperationalError
@@ -30,7 +32,8 @@ def init(ctx: Ctx, alg: str | None) -> None:
     from idp.core import migrate
     from idp.extensions import db, services
     from idp.keys.models import SigningKey
-    from idp.keys.service import create_key
+    from idp.keys.service import create_keys
+    from idp.mfa.webpush import ensure_vapid_key
 
     ctx.instance.mkdir(parents=True, exist_ok=True)
     secret_file = ctx.instance / "secret.key"
@@ -50,7 +53,9 @@ def init(ctx: Ctx, alg: str | None) -> None:
             created = None
             if db.session.query(SigningKey).count() == 0:
                 svc = services()
-                created = create_key(db.session, svc.box, alg or svc.config["SIGNING_ALG"]).kid
+                created = create_keys(db.session, svc.box, alg or svc.config["SIGNING_ALG"]).kid
+            # the Web Push (VAPID, RFC 8292) key of push approval; kept if there is one
+            ensure_vapid_key(db.session, services().box)
             db.session.commit()
         except OperationalError as exc:
             raise click.ClickException(f"database unavailable: {exc.orig}") from None
@@ -72,15 +77,42 @@ def init(ctx: Ctx, alg: str | None) -> None:
     help="Threads per worker (gthread); long polls of push devices need more than 1.",
 )
 @click.option("--access-log", is_flag=True, help="Log every request (path, status, time).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Turn metrics on and serve /metrics on this port only (same host).",
+)
+@click.option(
+    "--graceful-timeout",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="On SIGTERM, seconds requests in flight have to finish.",
+)
 @click.option("--dev", is_flag=True, help="Flask's development server with the reloader.")
 @pass_ctx
 def serve(
-    ctx: Ctx, host: str, port: int, workers: int, threads: int, access_log: bool, dev: bool
+    ctx: Ctx,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    access_log: bool,
+    metrics_port: int | None,
+    graceful_timeout: int,
+    dev: bool,
 ) -> None:
     """Serve idp with gunicorn (or Flask's reloader with --dev)."""
     if not (ctx.instance / "secret.key").exists() and not os.environ.get("IDP_SECRET_KEY"):
         raise click.ClickException(f"{ctx.instance} is not initialised: run `idp init` first")
     os.environ["IDP_INSTANCE"] = str(ctx.instance)
+    if metrics_port is not None:
+        if metrics_port == port:
+            raise click.ClickException("--metrics-port must differ from --port")
+        os.environ["IDP_METRICS_ENABLED"] = "1"
+        os.environ["IDP_METRICS_PORT"] = str(metrics_port)
+    settings = _settings_or_refuse(ctx)  # metrics on the public port without a token: refused
     if dev:
         from idp import create_app
 
@@ -96,5 +128,34 @@ def serve(
     if access_log:
         # the path only (%(U)s): query strings can carry state and codes
         argv += ["--access-logfile", "-", "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(M)sms']
+    # server hooks: metrics of exited workers, a worker's last flush, JSON logs (idp.ops)
+    argv += ["-c", "python:idp.ops.gunicorn_conf", "--graceful-timeout", str(graceful_timeout)]
+    if settings["METRICS_ENABLED"] and settings["METRICS_PORT"]:
+        argv += ["--bind", f"{host}:{settings['METRICS_PORT']}"]
+    os.environ["IDP_LOG_FORMAT"] = settings["LOG_FORMAT"]
+    if access_log:
+        os.environ["IDP_ACCESS_LOG"] = "1"
+    if settings["METRICS_ENABLED"]:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_fresh_metrics_dir(ctx))
     argv.append("idp.wsgi:app")
     os.execv(sys.executable, argv)  # noqa: S606 - argv is ours, not user input
+
+
+def _settings_or_refuse(ctx: Ctx) -> dict[str, Any]:
+    """The instance's settings, checked before anything starts (a refusal says why)."""
+    from idp.config import load_settings
+
+    try:
+        return load_settings(ctx.instance)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _fresh_metrics_dir(ctx: Ctx) -> Path:
+    """prometheus_client's multiprocess files, emptied at each start: a previous run's
+    counters would otherwise be added to this one's."""
+    folder = ctx.instance / "prometheus"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return folder

@@ -3,6 +3,8 @@ factors (a user who lost every factor and every recovery code)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from sqlalchemy.orm import Session
 
@@ -28,59 +30,98 @@ def policy(ctx: Ctx, client_id: str, policy: str) -> None:
     ctx.emit({"client_id": client_id, "mfa_policy": policy}, f"{client_id}: MFA {policy}")
 
 
-def _user_id(s: Session, email: str) -> str:
-    from idp.identity.service import find_user_id
+def _user_id(s: Session, user: str | None, email: str | None) -> str:
+    from idp.core.errors import NotFoundError
+    from idp.identity.service import get_user
 
-    user_id = find_user_id(s, email)
-    if user_id is None:
-        raise click.ClickException(f"no user with email {email!r}")
-    return user_id
+    if (user is None) == (email is None):
+        raise click.ClickException("name the user: a user id (or email) or --email, one of them")
+    try:
+        return get_user(s, user or email or "").id
+    except NotFoundError:
+        raise click.ClickException(f"no user with email or id {user or email!r}") from None
+
+
+def _when(at: int | None) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(at)) if at else "never"
+
+
+def _text(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no factors"
+    lines = []
+    for r in rows:
+        name = r["label"] or r["kind_name"]
+        extra = f", {r['codes_left']} left" if "codes_left" in r else ""
+        web = ", Web Push" if r.get("web_push") else ""
+        lines.append(
+            f"{r['id']}  {r['kind']:<8} {name} ({r['model'] or '-'}{web}{extra})  "
+            f"added {_when(r['created_at'])}, last used {_when(r['last_used_at'])}"
+        )
+    return "\n".join(lines)
 
 
 @mfa.command("list")
-@click.option("--email", required=True)
+@click.argument("user", required=False)
+@click.option("--email", default=None, help="The user's email (or its user id).")
 @pass_ctx
-def list_(ctx: Ctx, email: str) -> None:
-    """A user's enrolled factors and how many recovery codes are left."""
-    from idp.mfa import service
+def list_(ctx: Ctx, user: str | None, email: str | None) -> None:
+    """USER's (a user id or an email) factors of every kind: authenticator apps, push devices
+    (with their Web Push subscription), security keys, passkeys, phones, recovery codes; with
+    label, model, when added and last used."""
+    from idp.mfa import methods
 
     with ctx.session() as s:
-        user_id = _user_id(s, email)
-        rows = [
-            {"id": f.id, "kind": f.kind, "name": f.name, "created_at": f.created_at,
-             "last_used_at": f.last_used_at}
-            for f in service.factors(s, user_id)
-        ]  # fmt: skip
-        left = service.recovery_codes_left(s, user_id)
+        user_id = _user_id(s, user, email)
+        rows = [m.as_dict() for m in methods.methods(s, user_id)]
+    left = next((int(r["codes_left"]) for r in rows if r["kind"] == "recovery"), 0)
+    factors = [r for r in rows if r["kind"] != "recovery"]
     ctx.emit(
-        {"factors": rows, "recovery_codes_left": left},
-        lambda: (
-            "\n".join(f"{r['id']}  {r['kind']:<8} {r['name']}" for r in rows)
-            + f"\nrecovery codes left: {left}"
-        ),
+        {"user_id": user_id, "factors": factors, "recovery_codes_left": left, "methods": rows},
+        lambda: _text(rows),
     )
 
 
 @mfa.command("reset")
-@click.option("--email", required=True)
-@click.option("--factor", "factor_id", default=None, help="remove only this factor")
+@click.argument("user", required=False)
+@click.option("--email", default=None, help="The user's email (or its user id).")
+@click.option(
+    "--factor",
+    "factor_id",
+    default=None,
+    help="remove only this factor (an id from idp mfa list; recovery-code: the codes)",
+)
+@click.option("--kind", type=click.Choice(["totp", "push", "key", "passkey", "phone", "recovery"]),
+              default=None, help="remove every factor of this kind")  # fmt: skip
 @pass_ctx
-def reset(ctx: Ctx, email: str, factor_id: str | None) -> None:
-    """Remove a user's factors (all, or one), recovery codes and remembered browsers."""
+def reset(
+    ctx: Ctx, user: str | None, email: str | None, factor_id: str | None, kind: str | None
+) -> None:
+    """Remove USER's factors (all, one with --factor, or one kind with --kind), and with them
+    the remembered browsers; with neither, the recovery codes and codes in flight too."""
     from idp.audit import events
     from idp.audit import service as audit
-    from idp.mfa import service
+    from idp.mfa import methods, service
 
+    if factor_id and kind:
+        raise click.ClickException("--factor or --kind, not both")
     with ctx.session() as s:
-        user_id = _user_id(s, email)
-        if factor_id:
-            try:
-                service.remove_factor(s, user_id, factor_id)
-            except service.MfaError as exc:
-                raise click.ClickException(str(exc)) from None
-            removed = 1
-        else:
-            removed = service.reset_user(s, user_id)
-        audit.record(s, events.MFA_REMOVED, f"Operator removed {removed} factor(s)",
-                     audit.Origin("cli", "idp"), user_id=user_id)  # fmt: skip
-    ctx.emit({"email": email, "removed": removed}, f"removed {removed} factor(s) of {email}")
+        user_id = _user_id(s, user, email)
+        try:
+            if factor_id:
+                gone = [methods.remove(s, user_id, factor_id)]
+            else:
+                gone = methods.reset(s, user_id, kind)
+        except service.MfaError as exc:
+            raise click.ClickException(str(exc)) from None
+        for m in gone:
+            audit.record(s, events.MFA_REMOVED, "Factor removed by an operator (idp mfa reset)",
+                         audit.Origin("cli", "idp"), user_id=user_id,
+                         details={"kind": m.kind, "factor_id": m.id})  # fmt: skip
+    removed = [{"id": m.id, "kind": m.kind} for m in gone]
+    ctx.emit(
+        {"user_id": user_id, "removed": len(gone), "factors": removed},
+        f"removed {len(gone)} factor(s) of {user or email}",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.core.db import Base
@@ -47,7 +47,11 @@ class Identity(Base):
     email is never a key (the upstream may let anyone claim any address)."""
 
     __tablename__ = "identities"
-    __table_args__ = (UniqueConstraint("connection_id", "upstream_user_id"),)
+    __table_args__ = (
+        UniqueConstraint("connection_id", "upstream_user_id"),
+        # the users search filters by connection without reading identity rows (0018)
+        Index("ix_identities_connection_id_user_id", "connection_id", "user_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -56,4 +60,21 @@ class Identity(Base):
     provider: Mapped[str] = mapped_column(String(32))  # the connection's strategy
     upstream_user_id: Mapped[str] = mapped_column(String(255))
     profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Whether the upstream vouched for the user's email at the last login through it
+    # (NULL: a database identity, or one linked by an operator).
+    email_verified: Mapped[bool | None] = mapped_column(Boolean)
+    # The upstream's tokens as sealed JSON (SecretBox), only when the connection keeps them.
+    tokens: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[int | None] = mapped_column(Integer)  # profile last refreshed
+
+
+class SeenAssertion(Base):
+    """A SAML assertion already used to sign in, kept until it expires (SAML 2.0 Profiles
+    §4.1.4.5: the SP must not accept it twice); one row per assertion ID, shared by every
+    worker and instance."""
+
+    __tablename__ = "saml_seen_assertions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the ID
+    expires_at: Mapped[int] = mapped_column(Integer, index=True)

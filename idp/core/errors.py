@@ -13,3 +13,8 @@ class ValidationError(IdpError):
 
 class NotFoundError(IdpError):
     """The named object does not exist."""
+
+
+class ConflictError(IdpError):
+    """The request contradicts the current state (HTTP 409 in an API), e.g. deleting something
+    that others still depend on."""

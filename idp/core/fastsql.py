@@ -23,6 +23,8 @@ from sqlalchemy import JSON, Boolean, event, exc, inspect
 from sqlalchemy.orm import Session, make_transient, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from idp.core import tracing
+
 T = TypeVar("T")
 
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
@@ -47,6 +49,13 @@ def execute(session: Session, sql: str, params: dict[str, Any] | None = None) ->
     raw = conn.connection.driver_connection
     assert raw is not None
     text = _sql(session, sql)
+    if tracing.ON:  # the engine's events do not see this connection: the span is made here
+        with tracing.statement(text, conn.dialect.name):
+            return _execute(conn, raw, text, params)
+    return _execute(conn, raw, text, params)
+
+
+def _execute(conn: Any, raw: Any, text: str, params: dict[str, Any] | None) -> Any:
     try:
         return raw.execute(text, params or {})
     except conn.dialect.loaded_dbapi.Error as err:

@@ -16,10 +16,13 @@ import ipaddress
 import json
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from idp.core import tracing
 
 MAX_BODY = 1024 * 1024
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -110,6 +113,28 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
+def _read(answer: http.client.HTTPResponse, max_body: int, deadline: float) -> bytes:
+    """The body, at most ``max_body`` bytes, within the request's whole ``timeout``: the
+    socket's timeout bounds each read only, and a server dripping a byte at a time would
+    otherwise hold the caller for as long as it likes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise FetchRefused("the response took longer than the timeout")
+        chunk = answer.read1(min(65536, max_body + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_body:
+            raise FetchRefused(f"the response is larger than {max_body} bytes")
+
+
+def _printable(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
+
 def fetch(
     method: str,
     url: str,
@@ -136,26 +161,36 @@ def fetch(
     address, private = resolve(host, port, allowed_networks)
     if parts.scheme == "http" and not private:
         raise FetchRefused("plain http is refused (use https)")
+    deadline = time.monotonic() + timeout
     connection_type = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
     connection = connection_type(host, port, address, timeout)
-    clean_headers = {
-        k: v for k, v in (headers or {}).items() if k.lower() not in _HOP_HEADERS and "\n" not in v
-    }
+    clean_headers = {k: v for k, v in (headers or {}).items() if k.lower() not in _HOP_HEADERS}
+    if any(not _printable(k) or not _printable(v) for k, v in clean_headers.items()):
+        # the value is not named: it may be a token
+        raise FetchRefused("a header name or value is not printable ASCII")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    try:
-        connection.request(method.upper(), path, body=body, headers=clean_headers)
-        answer = connection.getresponse()
-        data = answer.read(max_body + 1)
-        if len(data) > max_body:
-            raise FetchRefused(f"the response is larger than {max_body} bytes")
-        return Response(
-            status=answer.status,
-            headers={k.lower(): v for k, v in answer.getheaders()},
-            body=data,
-        )
-    except (OSError, http.client.HTTPException) as exc:
-        raise FetchRefused(f"the request failed: {type(exc).__name__}") from None
-    finally:
-        connection.close()
+    # the host and port only: a path or query may carry a key
+    where: tracing.Attributes = {
+        "http.request.method": method.upper(),
+        "server.address": host,
+        "server.port": port,
+    }
+    with tracing.span(f"HTTP {method.upper()}", where, client=True) as span:
+        try:
+            connection.request(
+                method.upper(), path, body=body, headers=tracing.inject(clean_headers)
+            )
+            answer = connection.getresponse()
+            span.set_attribute("http.response.status_code", answer.status)
+            data = _read(answer, max_body, deadline)
+            return Response(
+                status=answer.status,
+                headers={k.lower(): v for k, v in answer.getheaders()},
+                body=data,
+            )
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise FetchRefused(f"the request failed: {type(exc).__name__}") from None
+        finally:
+            connection.close()

@@ -21,6 +21,10 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine) -> None:
     cfg = alembic_config(engine)
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # idp's connections stop a statement after 10 s (idp.core.db), which is for requests:
+            # a migration's backfill of a large table may take minutes (0037 on a million users)
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 

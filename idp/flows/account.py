@@ -1,4 +1,5 @@
-"""A user's own sessions: see them and end any of them (Universal Login)."""
+"""A user's own account page: their sessions (end any of them), the applications they
+allowed, and their sign-in methods (remove one, never the last)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from werkzeug.wrappers import Response
 
 from idp.audit import events
 from idp.audit import service as audit
+from idp.connections import accounts
+from idp.connections import service as connections
+from idp.connections.models import Connection, Identity
 from idp.consent import service as consent
-from idp.core.errors import NotFoundError
+from idp.core.errors import ConflictError, NotFoundError
 from idp.extensions import db, services
 from idp.flows import cookies
 from idp.flows import service as flows
@@ -26,8 +30,15 @@ def account_sessions() -> Response:
             (c.client_id, getattr(services().clients.get(c.client_id), "name", c.client_id))
             for c in consent.list_for_user(db.session, current.user_id)
         ]
+        owned = connections.identities_of(db.session, current.user_id)
+        methods = [
+            (i.id, c.display_name or c.name, len(owned) > 1 and c.name != connections.DATABASE)
+            for i, c in owned
+        ]
         resp = make_response(
-            render_template("sessions.html", rows=rows, current=current.sid, apps=apps)
+            render_template(
+                "sessions.html", rows=rows, current=current.sid, apps=apps, methods=methods
+            )
         )
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -70,5 +81,35 @@ def revoke_account_consent(client_id: str) -> Response:
         user_id=current.user_id,
         client_id=client_id[:64],
     )
+    db.session.commit()
+    return redirect(url_for("flows.account_sessions"), code=303)
+
+
+@bp.route("/account/identities/<identity_id>/unlink", methods=["POST"])
+def unlink_account_identity(identity_id: str) -> Response:
+    """The user removes one of their sign-in methods (never the last one); their user id,
+    and everything attached to it, stays."""
+    current = flows.account_session(db.session, request.cookies.get(cookies.session()))
+    if current is None:
+        return redirect(url_for("flows.account_sessions"), code=303)
+    identity_id = identity_id[:40]
+    if accounts.unlinkable(db.session, current.user_id, identity_id) is not None:
+        db.session.rollback()
+        return redirect(url_for("flows.account_sessions"), code=303)
+    identity = db.session.get(Identity, identity_id)
+    connection = db.session.get(Connection, identity.connection_id) if identity else None
+    assert identity is not None and connection is not None  # unlinkable() found them
+    try:  # again with the user's row locked: two removals at once never take the last one
+        connections.unlink_identity(
+            db.session, current.user_id, connection.name, identity.upstream_user_id
+        )
+    except (ConflictError, NotFoundError):
+        db.session.rollback()
+        return redirect(url_for("flows.account_sessions"), code=303)
+    audit.record(
+        db.session, events.IDENTITY_UNLINKED, "Sign-in method removed by its user",
+        request_origin(), user_id=current.user_id,
+        details={"connection_id": identity.connection_id},
+    )  # fmt: skip
     db.session.commit()
     return redirect(url_for("flows.account_sessions"), code=303)

@@ -25,9 +25,10 @@ def authorize() -> Response:
         if checked.redirect_uri is None:
             return error_page(checked.title, checked.description or checked.error)
         code = 303 if request.method == "POST" else 302  # OAuth 2.1 §7.5.3
-        return error_redirect(
-            checked.redirect_uri, checked.error, checked.description, checked.state, code
-        )
+        return error_redirect(  # by form_post too, when asked, once the URI is validated
+            checked.redirect_uri, checked.error, checked.description, checked.state, code,
+            checked.response_mode,
+        )  # fmt: skip
     client = services().clients.get(checked.client_id)
     return pipeline.start(checked, client)
 

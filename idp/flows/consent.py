@@ -13,14 +13,16 @@ from idp.flows import pipeline
 from idp.flows.pages import error_page
 from idp.flows.step import fail
 from idp.flows.views import bp, request_origin
+from idp.i18n import N_, gettext
+from idp.oauth.claims_request import consent_scope
 
 SCOPE_TEXT = {
-    "openid": "Know who you are",
-    "profile": "See your name and profile",
-    "email": "See your email address",
-    "phone": "See your phone number",
-    "address": "See your postal address",
-    "offline_access": "Stay signed in to it when you are away",
+    "openid": N_("Know who you are"),
+    "profile": N_("See your name and profile"),
+    "email": N_("See your email address"),
+    "phone": N_("See your phone number"),
+    "address": N_("See your postal address"),
+    "offline_access": N_("Stay signed in to it when you are away"),
 }
 
 
@@ -29,7 +31,7 @@ def _describe(grants: list[str]) -> list[str]:
     for item in grants:
         if "\t" in item:
             audience, scope = item.split("\t", 1)
-            out.append(f"{scope} on {audience}")
+            out.append(gettext("{scope} on {audience}", scope=scope, audience=audience))
         else:
             out.append(SCOPE_TEXT.get(item, item))
     return out
@@ -56,7 +58,8 @@ def consent_page(uid: str) -> Response:
     assert step.session is not None
     user_id, client_id = step.session.user_id, step.request.client_id
     scope, audience = step.request.scope, step.request.audience
-    wanted = consent.requested_grants(scope, audience)
+    # claims asked for by name need their scope's consent (idp.oauth.claims_request)
+    wanted = consent.requested_grants(consent_scope(scope, step.request.params), audience)
     if request.method == "POST":
         if request.form.get("decision") == "allow":
             consent.record(db.session, user_id, client_id, wanted)
@@ -80,7 +83,7 @@ def consent_page(uid: str) -> Response:
             client_id=client_id,
         )
         # RFC 6749 §4.1.2.1 access_denied, to the redirect URI the pipeline re-checks
-        return fail(step, "access_denied", "The user denied the request.")
+        return fail(step, "access_denied", N_("The user denied the request."))
     # Ask only for what is new; on prompt=consent with nothing new, show everything.
     missing = consent.missing_grants(db.session, user_id, client_id, wanted)
     items = _describe(missing or wanted)

@@ -16,11 +16,13 @@ from werkzeug.wrappers import Response
 from idp.audit import events
 from idp.audit import service as audit
 from idp.extensions import csrf, db, services
-from idp.flows import cookies
+from idp.flows import cookies, saml_logout
 from idp.flows import service as flows
 from idp.flows.pages import error_page
 from idp.flows.views import bp, request_origin
+from idp.i18n import N_, use_ui_locales
 from idp.oauth.authorize import is_id_token
+from idp.oauth.subjects import subject_for
 
 _PENDING = "logout_pending"
 
@@ -44,16 +46,23 @@ def _resolve_target(params: dict[str, str], claims: dict[str, Any] | None) -> st
     aud = claims.get("aud") if claims else None
     hint_client = aud[0] if isinstance(aud, list) and aud else aud
     if client_id and hint_client and client_id != hint_client:
-        raise ValueError("client_id does not match the id_token_hint.")
+        raise ValueError(N_("client_id does not match the id_token_hint."))
     if not uri:
         return None
     if not hint_client:
-        raise ValueError("A post_logout_redirect_uri needs a valid id_token_hint.")
+        raise ValueError(N_("A post_logout_redirect_uri needs a valid id_token_hint."))
     client = services().clients.get(str(hint_client))
     if client is None or uri not in client.post_logout_redirect_uris:
-        raise ValueError("post_logout_redirect_uri is not registered for this application.")
+        raise ValueError(N_("post_logout_redirect_uri is not registered for this application."))
     state = params.get("state")
     return uri + (("&" if "?" in uri else "?") + urlencode({"state": state}) if state else "")
+
+
+def _subject(claims: dict[str, Any], user_id: str) -> str:
+    """The session user's ``sub`` as the hint's client sees it (pairwise, OIDC Core §8)."""
+    aud = claims.get("aud")
+    client_id = aud[0] if isinstance(aud, list) and aud else aud
+    return subject_for(str(client_id), user_id) if client_id else user_id
 
 
 @bp.route("/oidc/logout", methods=["GET", "POST"])
@@ -62,6 +71,7 @@ def end_session() -> Response:
     params = {
         k: v for k, v in (request.form if request.method == "POST" else request.args).items() if v
     }
+    use_ui_locales(params.get("ui_locales"), login=False)  # RP-Initiated Logout §2
     claims = None
     if "id_token_hint" in params:
         claims = _verify_hint(params["id_token_hint"])
@@ -72,7 +82,9 @@ def end_session() -> Response:
     except ValueError as exc:
         return error_page("Logout failed", str(exc))
     current = flows.current_session(db.session, request.cookies.get(cookies.session()))
-    hint_matches = claims is not None and (current is None or current.user_id == claims.get("sub"))
+    hint_matches = claims is not None and (
+        current is None or _subject(claims, current.user_id) == claims.get("sub")
+    )
     if hint_matches:
         return _finish(target)
     session[_PENDING] = target or ""
@@ -96,7 +108,13 @@ def _finish(target: str | None) -> Response:
             db.session, events.LOGOUT, "Logged out", request_origin(), user_id=ended.user_id
         )
     db.session.commit()
-    resp = redirect(target, code=303) if target else _page("logout_done.html", logged_out=True)
+    upstream = saml_logout.after_logout(ended, target) if ended is not None else None
+    if upstream is not None:  # the IdP's single logout next, then the target
+        resp = upstream
+    elif target:
+        resp = redirect(target, code=303)
+    else:
+        resp = _page("logout_done.html", logged_out=True)
     resp.delete_cookie(cookies.session(), path="/")
     return resp
 

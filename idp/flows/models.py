@@ -19,6 +19,9 @@ class LoginSession(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     auth_time: Mapped[int] = mapped_column(Integer)
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The connection the user signed in through; NULL: the database connection (sessions
+    # older than migration 0014 were all its). SSO is offered only where it is enabled.
+    connection: Mapped[str | None] = mapped_column(String(63))
     created_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(Integer)
     ended_at: Mapped[int | None] = mapped_column(Integer)

@@ -13,10 +13,12 @@ from werkzeug.wrappers import Response
 from idp.actions import registration
 from idp.audit import events
 from idp.audit import service as audit
+from idp.connections import accounts
 from idp.extensions import db, services
 from idp.flows import cookies
 from idp.flows import service as flows
 from idp.flows.views import bp, request_origin, too_many
+from idp.i18n import gettext, link_params, use_ui_locales
 from idp.identity import service as identity
 from idp.identity import tokens
 from idp.identity.models import User
@@ -42,12 +44,15 @@ def forgot_password() -> Response:
         value = tokens.issue(
             db.session, tokens.RESET_PASSWORD, user_id, svc.config["RESET_LINK_TTL"]
         )
-        link = svc.issuer.issuer + url_for("flows.reset_password", token=value)
+        link = svc.issuer.issuer + url_for("flows.reset_password", token=value, **link_params())
         svc.mailer.send_later(
             email,
-            "Reset your password",
-            f"Open this link to choose a new password:\n\n{link}\n\n"
-            "If you did not ask for this, ignore this message.",
+            gettext("Reset your password"),
+            gettext(
+                "Open this link to choose a new password:\n\n{link}\n\n"
+                "If you did not ask for this, ignore this message.",
+                link=link,
+            ),
         )
     audit.record(
         db.session,
@@ -65,6 +70,7 @@ def forgot_password() -> Response:
 def reset_password() -> Response:
     svc = services()
     value = (request.values.get("token") or "")[:128]
+    use_ui_locales(request.args.get("ui_locales"), login=False)  # the mail's language
     if request.method == "GET":
         live = tokens.peek(db.session, tokens.RESET_PASSWORD, value)
         return _page("reset.html", 200 if live else 400, token=value, live=live, problems=[])
@@ -81,6 +87,12 @@ def reset_password() -> Response:
         db.session.rollback()
         return _page("reset.html", 400, token="", live=False, problems=[])
     identity.set_password(db.session, svc.passwords, user, password)
+    for name in accounts.address_proved(db.session, user):
+        audit.record(
+            db.session, events.IDENTITY_UNLINKED,
+            f"Sign-in through {name} removed: it never proved this address, its owner just did",
+            request_origin(), user_id=user.id, details={"connection": name},
+        )  # fmt: skip
     tokens.spend_all(db.session, tokens.RESET_PASSWORD, user.id)
     flows.end_user_sessions(db.session, user.id)
     audit.record(

@@ -12,25 +12,30 @@ the interaction's deletion, and the browser goes back to the application.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import redirect, request
 from werkzeug.wrappers import Response
 
 from idp.actions.commands import Effects
 from idp.actions.login import continue_post_login, finish
+from idp.audit import events
+from idp.audit import service as audit
 from idp.extensions import db, services
-from idp.flows import cookies
+from idp.flows import cookies, device_pages
 from idp.flows import service as flows
 from idp.flows.models import LoginSession
+from idp.flows.origin import request_origin
 from idp.flows.pages import error_page, expired_page
 from idp.flows.policy import POLICY, POST_LOGIN_PROMPT, apply_post_login, post_login_event
 from idp.flows.state import DONE, LoginState, PostLogin, load, save
 from idp.flows.step import Step, fail, finish_response
+from idp.i18n import use_ui_locales
 from idp.identity.models import User
-from idp.mfa.policy import MFA_ACR
+from idp.oauth import acr, claims_request, response_mode
 from idp.oauth.authorize import AuthorizationRequest, issue_code, redirect_with, still_allowed
 from idp.oauth.grants import AuthenticatedUser
+from idp.tenant.settings import setting
 
 MAX_ROUNDS = 8  # more than the policy has prompts: a prompt that never settles is a bug
 
@@ -44,10 +49,14 @@ def start(req: AuthorizationRequest, client: Any) -> Response:
     services().keys.refresh()
     session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
     user = _user_of(session_row)
-    if user is None:
-        session_row = None  # the user is gone: log in again
+    if user is None or user.blocked:
+        session_row, user = None, None  # gone (log in again), or blocked (refused at login)
     state = LoginState(request=req, prompt="")
-    return advance(Step(req, state, client, session_row, user))
+    use_ui_locales(req.params.get("ui_locales"))  # OIDC Core §3.1.2.1
+    step = Step(req, state, client, session_row, user)
+    if not acr.attainable(req.params):  # OIDC Core §5.5.1.1: no login here can meet it
+        return fail(step, "access_denied", "The requested authentication context is not available.")
+    return advance(step)
 
 
 def open_step(uid: str) -> tuple[Step | None, Response | None]:
@@ -59,19 +68,24 @@ def open_step(uid: str) -> tuple[Step | None, Response | None]:
     client = services().clients.get(row.client_id) if row is not None else None
     if row is None or state is None or client is None:
         return None, expired_page()
+    use_ui_locales(state.request.params.get("ui_locales"))  # every page of the login follows
     session_row = flows.current_session(db.session, request.cookies.get(cookies.session()))
     step = Step(state.request, state, client, session_row, _user_of(session_row), row)
     return step, None
 
 
-def complete_login(step: Step, user: User, amr: list[str]) -> Response:
+def complete_login(
+    step: Step, user: User, amr: list[str], connection: str | None = None,
+    first_credential: str | None = None,
+) -> Response:  # fmt: skip
     """The user authenticated (password, passkey, a connection): a new session (a new id at
     every login, S-SS-03), a fresh state for this user, then whatever the policy asks next.
     ``user`` stays referenced so that issuing the code finds it in the identity map."""
-    svc = services()
-    ttl = svc.config["SESSION_TTL"]
+    if user.blocked:  # an operator's block: no login by any connection (no session either)
+        return refuse_blocked(step, user, connection)
+    ttl = int(setting("SESSION_TTL"))  # the tenant's (session_lifetime), else the config's
     cookie_value, session_row = flows.start_session(
-        db.session, user.id, amr, ttl, request.cookies.get(cookies.session())
+        db.session, user.id, amr, ttl, request.cookies.get(cookies.session()), connection
     )
     step.session, step.user = session_row, user
     step.state = LoginState(
@@ -80,9 +94,20 @@ def complete_login(step: Step, user: User, amr: list[str]) -> Response:
         user_id=user.id,
         sid=session_row.sid,
         logged_in=True,
+        first_credential=first_credential,
     )
     step.set_cookies.append((cookies.session(), cookie_value, ttl))
     return advance(step)
+
+
+def refuse_blocked(step: Step, user: User, connection: str | None = None) -> Response:
+    """Auth0's answer to a blocked user: back to the app with ``user is blocked``."""
+    audit.record(
+        db.session, events.LOGIN_BLOCKED, "Login refused: the user is blocked by an operator",
+        request_origin(), user_id=user.id, client_id=step.request.client_id,
+        details={"reason": "user_blocked", "connection": connection},
+    )  # fmt: skip
+    return fail(step, "access_denied", "user is blocked")
 
 
 def advance(step: Step) -> Response:
@@ -105,8 +130,13 @@ def _issue(step: Step) -> Response:
     transaction."""
     session_row, user, req = step.session, step.user, step.request
     assert session_row is not None and user is not None  # the login prompt fires otherwise
+    if user.blocked:  # SSO from a session older than the block
+        return refuse_blocked(step, user, session_row.connection)
     if not still_allowed(req):  # before the chain's metadata is applied to the user
         return fail(step, "unauthorized_client", "The application no longer allows this request.")
+    achieved_acr = acr.answer(req.params, session_row.amr)
+    if achieved_acr is None:  # an essential acr not met (OIDC Core §5.5.1.1)
+        return fail(step, "access_denied", "The requested authentication context was not met.")
     outcome = step.state.post_login
     effects = None
     if outcome is not None and outcome.effects is not None:
@@ -118,16 +148,29 @@ def _issue(step: Step) -> Response:
         amr=list(session_row.amr),
         scope=req.scope,
         audience=req.audience,
-        acr=MFA_ACR if "mfa" in (session_row.amr or []) else None,
+        acr=achieved_acr,
         action_effects=effects,
+        claims=claims_request.released_names(req.params),
     )
+    if req.device is not None:  # RFC 8628 §3.3: approved; the device's poll gets the tokens
+        return finish_response(step, device_pages.approved(step, who))
     location = issue_code(req, who)
     assert location is not None  # still_allowed() said so, in this transaction
     if step.row is not None:
         step.state.prompt = DONE
         save(step.row, step.state)
     db.session.commit()
+    if response_mode.requested(req.params):
+        return finish_response(step, _form_post(req, location))
     return finish_response(step, redirect_with(location, {}, code=step.answer_code()))
+
+
+def _form_post(req: AuthorizationRequest, location: str) -> Response:
+    """The code (and state, iss) posted to the redirect URI (Form Post Response Mode §2):
+    the code is the last ``code`` of the location Authlib built (its own query's come first)."""
+    code = [v for k, v in parse_qsl(urlsplit(location).query) if k == "code"][-1]
+    mode = response_mode.FORM_POST
+    return redirect_with(req.redirect_uri, {"code": code, "state": req.state or ""}, mode=mode)
 
 
 def resend(step: Step) -> Response | None:
@@ -143,9 +186,13 @@ def resend(step: Step) -> Response | None:
     prompt, post_login = step.state.prompt, step.state.post_login
     running = prompt == POST_LOGIN_PROMPT and (post_login is None or not post_login.paused_action)
     if prompt == DONE or running:
-        target = "/authorize?" + urlencode(step.request.params)
+        target = (
+            "/device" if step.request.device else "/authorize?" + urlencode(step.request.params)
+        )
     elif prompt in ("consent", "mfa"):
         target = f"/interaction/{uid}/{prompt}"
+    elif prompt == "device":
+        target = f"/device/{uid}"
     else:
         return None
     resp = redirect(target, code=303)

@@ -1,7 +1,8 @@
 """The interaction policy, as data (in the spirit of node-oidc-provider's
 ``interaction_policy``): an ordered tuple of prompts, each with its named checks and a
 ``start``. The pipeline starts the first prompt whose checks fire; none left means the code is
-issued. ``connection`` and ``link_account`` prompts slot in after ``login``.
+issued. Upstream logins (``idp.flows.connection``) are the login prompt's too: its page
+offers them, and ``connection=`` at ``/authorize`` goes straight to one.
 
 A prompt's ``reasons`` returns the names of its checks that fire (the check tables live with
 their domain: ``idp.flows.prompts`` for login and consent, ``idp.mfa.policy`` for MFA).
@@ -26,14 +27,20 @@ from idp.actions.triggers import POST_LOGIN
 from idp.connections import service as connections
 from idp.consent import service as consent
 from idp.extensions import db
+from idp.flows import federation
 from idp.flows.models import Interaction
 from idp.flows.pages import error_page, login_page
 from idp.flows.prompts import ConsentContext, PromptContext, consent_reasons, login_reasons
 from idp.flows.state import MfaStep, PostLogin, save
 from idp.flows.step import Step, fail, restart, show
 from idp.mfa import flow as mfa_flow
+from idp.mfa.policy import MFA_ACR
+from idp.oauth import acr
+from idp.oauth.claims_request import consent_scope
+from idp.oauth.subjects import local_hint
 
 POST_LOGIN_PROMPT = "post_login"
+DEVICE_PROMPT = "device"
 
 
 @dataclass(frozen=True)
@@ -52,13 +59,14 @@ def _login_reasons(step: Step) -> list[str]:
             session=step.session,
             prompts=frozenset(req.prompts),
             max_age=req.max_age,
-            hint_sub=req.hint_sub,
+            hint_sub=local_hint(step.client, step.session, req.hint_sub),  # pairwise (§8)
             fresh_login=step.state.logged_in,
         )
     )
-    # Every session comes from the database connection so far: an application without it
-    # gets no SSO from one either (with other strategies: the session's connection).
-    if not connections.is_enabled(step.client, connections.DATABASE):
+    # SSO only from a session whose connection this application has enabled (sessions
+    # older than migration 0014 have none recorded: they are the database connection's).
+    came_through = step.session.connection if step.session is not None else None
+    if not connections.is_enabled(step.client, came_through or connections.DATABASE):
         reasons.append("connection_disabled")
     return reasons
 
@@ -76,8 +84,20 @@ def database_refused(client: Any) -> Response | None:
     )
 
 
+def nothing_enabled(client: Any) -> Response | None:
+    """The page that replaces the login page when the application has no connection
+    enabled; None when it has one. It depends on the application only (no enumeration)."""
+    if getattr(client, "connections", ()):
+        return None
+    return error_page(
+        "Sign-in is not available",
+        "This application has no sign-in method enabled. Contact its administrator.",
+        403,
+    )
+
+
 def _start_login(step: Step, reasons: list[str]) -> Response:
-    refused = database_refused(step.client)
+    refused = nothing_enabled(step.client)
     if refused is not None:  # no form, and no interaction to post one to
         return refused
     if step.state.logged_in:
@@ -85,6 +105,20 @@ def _start_login(step: Step, reasons: list[str]) -> Response:
         # user just logged in (OIDC Core §3.1.2.2)
         return fail(step, "login_required", "End-user authentication is required.")
     req = step.request
+    wanted = req.params.get("connection", "")
+    if wanted and wanted != connections.DATABASE:  # Auth0's connection=: skip the page
+        upstream = federation.social_connection(step.client, wanted[:63])
+        if upstream is None:
+            return fail(step, "invalid_request", "The connection is not enabled for this app.")
+        return federation.go_upstream(step, upstream)
+    if wanted and not connections.is_enabled(step.client, connections.DATABASE):
+        return fail(step, "invalid_request", "The connection is not enabled for this app.")
+    domain = (
+        req.params.get("domain_hint", "") or req.params.get("login_hint", "").rpartition("@")[2]
+    )
+    realm = federation.home_realm(step.client, "@" + domain[:253]) if domain else None
+    if realm is not None and not wanted:  # Home Realm Discovery from the app's hint
+        return federation.go_upstream(step, realm)
     hint = req.params.get("login_hint", "")
     return show(step, "login", lambda row: login_page(row.uid, req.client_id, hint))
 
@@ -95,7 +129,8 @@ def _consent_reasons(step: Step) -> list[str]:
         return []
     assert step.session is not None
     req = step.request
-    wanted = consent.requested_grants(req.scope, req.audience)
+    # claims asked for by name need their scope's consent (idp.oauth.claims_request)
+    wanted = consent.requested_grants(consent_scope(req.scope, req.params), req.audience)
     missing = consent.missing_grants(db.session, step.session.user_id, req.client_id, wanted)
     return consent_reasons(
         ConsentContext(
@@ -118,7 +153,10 @@ def _mfa_reasons(step: Step) -> list[str]:
     if step.state.mfa_passed or mfa_flow.session_has_mfa(step.session):
         return []
     if step.state.mfa is None:
-        reasons = mfa_flow.needed(step.session.user_id, step.client, step.request.params)
+        params = step.request.params
+        if acr.mfa_requested(params):  # acr asked through claims (§5.5.1.1) as acr_values
+            params = {**params, "acr_values": MFA_ACR}
+        reasons = mfa_flow.needed(step.session.user_id, step.client, params)
         step.state.mfa = MfaStep(reasons=reasons)
     return step.state.mfa.reasons
 
@@ -141,7 +179,10 @@ def post_login_event(step: Step) -> dict[str, Any]:
     SQLite has one writer), and whatever it decides, the login's progress so far is kept."""
     assert step.session is not None and step.user is not None
     req = step.request
-    event = login_event(step.user, step.client, req.params, step.session, req.scope, req.audience)
+    protocol = "oauth2-device-code" if req.device else "oidc-basic-profile"  # Auth0's names
+    event = login_event(
+        step.user, step.client, req.params, step.session, req.scope, req.audience, protocol
+    )
     if step.row is not None:
         save(step.row, step.state)
     db.session.commit()
@@ -199,6 +240,16 @@ def _pause(step: Step, outcome: chains.Outcome) -> Response:
     return show(step, POST_LOGIN_PROMPT, to_action)
 
 
+# --------------------------------------------------------------------------- device
+def _device_reasons(step: Step) -> list[str]:
+    """RFC 8628 §3.3: a device's login ends with the person's approval (idp.flows.device)."""
+    return ["device_approval"] if step.request.device and not step.state.device_approved else []
+
+
+def _start_device(step: Step, reasons: list[str]) -> Response:
+    return show(step, DEVICE_PROMPT, lambda row: redirect(f"/device/{row.uid}", 303))
+
+
 POLICY: tuple[Prompt, ...] = (
     Prompt(
         "login",
@@ -219,4 +270,5 @@ POLICY: tuple[Prompt, ...] = (
         ("interaction_required", "Multi-factor authentication is required."),
     ),
     Prompt(POST_LOGIN_PROMPT, _post_login_reasons, _start_post_login, None),
+    Prompt(DEVICE_PROMPT, _device_reasons, _start_device, None),
 )

@@ -31,9 +31,12 @@ def _prompt_login(ctx: PromptContext) -> bool:
 
 
 def _max_age(ctx: PromptContext) -> bool:
+    """OIDC Core §3.1.2.1: re-authenticate when the last authentication is older than
+    ``max_age`` seconds. ``max_age=0`` always does (as ``prompt=login``): compared with ``>``
+    alone, a login in the same second as the request would be reused."""
     if ctx.max_age is None or ctx.session is None or ctx.fresh_login:
         return False
-    return clock.now() - ctx.session.auth_time > ctx.max_age
+    return ctx.max_age == 0 or clock.now() - ctx.session.auth_time > ctx.max_age
 
 
 def _hint_mismatch(ctx: PromptContext) -> bool:

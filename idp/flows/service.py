@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from idp.backchannel import service as backchannel
 from idp.core import clock
 from idp.core.crypto import random_token, sha256_hex
 from idp.flows.models import Interaction, LoginSession
@@ -26,19 +27,31 @@ def current_session(session: Session, cookie_value: str | None) -> LoginSession 
 
 
 def start_session(
-    session: Session, user_id: str, amr: list[str], ttl: int, previous_cookie: str | None
-) -> tuple[str, LoginSession]:
-    """A new session id at every login (no fixation, S-SS-03); the previous one ends."""
-    if previous_cookie:
-        end_session(session, previous_cookie)
+    session: Session, user_id: str, amr: list[str], ttl: int, previous_cookie: str | None,
+    connection: str | None = None,
+) -> tuple[str, LoginSession]:  # fmt: skip
+    """A new session cookie at every login (no fixation, S-SS-03). The browser's previous
+    session goes on under it when the same user signed in again (``prompt=login``, ``max_age``,
+    another connection): its ``sid`` stays, so the clients that got ID tokens in it are not
+    logged out by a re-authentication at one of them, and a later logout still reaches them.
+    Another user's session is replaced: it ends, with its back-channel logouts."""
     now = clock.now()
     cookie_value = random_token(32)
+    previous = current_session(session, previous_cookie)
+    if previous is not None and previous.user_id == user_id:
+        carried_on = _carry_on(session, previous, cookie_value, amr, ttl, connection)
+        if carried_on is not None:
+            return cookie_value, carried_on
+        previous = None  # a concurrent login of this browser moved or ended it: a new one
+    if previous is not None:
+        end_session(session, previous_cookie)
     row = LoginSession(
         id_hash=sha256_hex(cookie_value),
         sid=random_token(16),
         user_id=user_id,
         auth_time=now,
         amr=amr,
+        connection=connection,
         created_at=now,
         expires_at=now + ttl,
     )
@@ -46,23 +59,72 @@ def start_session(
     return cookie_value, row
 
 
+def _carry_on(
+    session: Session, previous: LoginSession, cookie_value: str, amr: list[str], ttl: int,
+    connection: str | None,
+) -> LoginSession | None:  # fmt: skip
+    """The same user's session, under the new cookie (the key moves, as the MFA step-up moves
+    it), with this login's time and methods; None when another request of this browser moved
+    it or ended it first."""
+    now = clock.now()
+    return rekey(session, previous, sha256_hex(cookie_value), auth_time=now, amr=amr,
+                 connection=connection, expires_at=now + ttl)  # fmt: skip
+
+
+def rekey(session: Session, row: LoginSession, new_hash: str, **values: Any) -> LoginSession | None:
+    """Move a live session to a new cookie (its key), setting ``values`` with it; None when
+    another request of this browser moved or ended it first.
+
+    A conditional UPDATE rather than the ORM's: the ORM's expects the row it read and fails
+    (a 500) when a concurrent request committed a new key meanwhile (two tabs finishing a
+    login or a step-up at once)."""
+    moved = session.execute(
+        update(LoginSession)
+        .where(LoginSession.id_hash == row.id_hash, LoginSession.ended_at.is_(None))
+        .values(id_hash=new_hash, **values)
+        .returning(LoginSession.sid),
+        execution_options={"synchronize_session": False},
+    ).first()
+    session.expunge(row)  # its key is the old one either way
+    return STORES.login_sessions.get(session, new_hash) if moved is not None else None
+
+
 def end_session(session: Session, cookie_value: str | None) -> LoginSession | None:
-    """End the session and revoke its session-bound refresh tokens (OIDC BCL §2.7: tokens
-    issued with ``offline_access`` outlive the session; others do not)."""
+    """End the browser's session (a logout, or another user's login replacing it)."""
     row = current_session(session, cookie_value)
-    if row is None:
+    if row is None or not _end(session, LoginSession.id_hash == row.id_hash):
         return None
-    row.ended_at = clock.now()
+    return row
+
+
+def _end(session: Session, *where: Any) -> list[tuple[str, str]]:
+    """End the open sessions matching ``where``, the one way every session end goes: the
+    refresh tokens bound to them are revoked (OIDC BCL §2.7: ``offline_access`` ones outlive
+    the session) and their clients get a back-channel logout (§2.5), queued in this
+    transaction. One UPDATE ... RETURNING picks them: of two requests ending one session
+    only the one whose UPDATE ended it notifies. A session already expired is left alone
+    (expiry sends no logout: docs/design-notes.md, "Back-channel logout")."""
+    now = clock.now()
+    result = session.execute(
+        update(LoginSession)
+        .where(LoginSession.ended_at.is_(None), LoginSession.expires_at > now, *where)
+        .values(ended_at=now)
+        .returning(LoginSession.sid, LoginSession.user_id)
+    )
+    ended = [(str(sid), str(user_id)) for sid, user_id in result]
+    if not ended:
+        return ended
     session.execute(
         update(RefreshToken)
         .where(
-            RefreshToken.sid == row.sid,
+            RefreshToken.sid.in_([sid for sid, _user in ended]),
             RefreshToken.status == "active",
             ~RefreshToken.scope.contains("offline_access"),
         )
         .values(status="revoked")
     )
-    return row
+    backchannel.sessions_ended(session, ended)
+    return ended
 
 
 SWEEP_SECONDS = 60.0
@@ -115,22 +177,20 @@ def delete_interaction(session: Session, row: Interaction) -> None:
 
 
 def end_user_sessions(session: Session, user_id: str, keep_sid: str | None = None) -> int:
-    """End every session of a user (but ``keep_sid``) and revoke the user's refresh tokens and
-    access tokens: a changed or reset password ends what the old one allowed (S-RT-06)."""
-    now = clock.now()
-    stmt = update(LoginSession).where(
-        LoginSession.user_id == user_id, LoginSession.ended_at.is_(None)
-    )
+    """End every session of a user (but ``keep_sid``) and revoke all the user's refresh tokens
+    (``offline_access`` ones too) and access tokens: a changed or reset password ends what the
+    old one allowed (S-RT-06)."""
+    where = [LoginSession.user_id == user_id]
     if keep_sid:
-        stmt = stmt.where(LoginSession.sid != keep_sid)
-    result: Any = session.execute(stmt.values(ended_at=now))
+        where.append(LoginSession.sid != keep_sid)
+    ended = _end(session, *where)
     session.execute(
         update(RefreshToken).where(RefreshToken.user_id == user_id).values(status="revoked")
     )
     session.execute(
         update(AccessTokenRecord).where(AccessTokenRecord.user_id == user_id).values(revoked=True)
     )
-    return int(result.rowcount or 0)
+    return len(ended)
 
 
 def user_sessions(session: Session, user_id: str) -> list[LoginSession]:
@@ -148,17 +208,25 @@ def user_sessions(session: Session, user_id: str) -> list[LoginSession]:
     )
 
 
+def end_sessions(session: Session, user_id: str, sid: str | None = None) -> int:
+    """End the user's open sessions (or the one ``sid``) as a logout ends one. An operator's
+    doing: the management API's session routes, a block, a deletion; the console's sign-out."""
+    where = [LoginSession.user_id == user_id]
+    if sid is not None:
+        where.append(LoginSession.sid == sid)
+    return len(_end(session, *where))
+
+
+def end_connection_sessions(session: Session, user_id: str, connection: str) -> int:
+    """End the user's sessions that came through ``connection`` (its IdP logged the user
+    out: SAML single logout); sessions from other connections stay."""
+    return len(_end(session, LoginSession.user_id == user_id,
+                    LoginSession.connection == connection))  # fmt: skip
+
+
 def end_one_session(session: Session, user_id: str, sid: str) -> bool:
-    result: Any = session.execute(
-        update(LoginSession)
-        .where(
-            LoginSession.user_id == user_id,
-            LoginSession.sid == sid,
-            LoginSession.ended_at.is_(None),
-        )
-        .values(ended_at=clock.now())
-    )
-    return bool(result.rowcount)
+    """The user ends one of their sessions (/account/sessions)."""
+    return end_sessions(session, user_id, sid) == 1
 
 
 def account_session(session: Session, cookie_value: str | None) -> LoginSession | None:

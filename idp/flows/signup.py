@@ -18,6 +18,7 @@ from idp.flows import pipeline
 from idp.flows.pages import error_page
 from idp.flows.policy import database_refused
 from idp.flows.views import bp, request_origin, too_many
+from idp.i18n import gettext, link_params, use_ui_locales
 from idp.identity import service as identity
 from idp.identity import tokens
 from idp.identity.models import User
@@ -85,9 +86,11 @@ def _register(email: str, password: str, client_id: str, outcome: chains.Outcome
         svc.passwords.hash(password)  # the same work as a real sign-up
         svc.mailer.send_later(
             email,
-            "Someone tried to sign up with your address",
-            "An account already exists for this address. If that was you, "
-            "sign in, or reset your password from the sign-in page.",
+            gettext("Someone tried to sign up with your address"),
+            gettext(
+                "An account already exists for this address. If that was you, "
+                "sign in, or reset your password from the sign-in page."
+            ),
         )
         audit.record(
             db.session,
@@ -114,11 +117,11 @@ def _register(email: str, password: str, client_id: str, outcome: chains.Outcome
     )
     db.session.commit()
     registration.post_registration(user, svc.clients.get(client_id))
-    link = svc.issuer.issuer + url_for("flows.verify_email", token=value)
+    link = svc.issuer.issuer + url_for("flows.verify_email", token=value, **link_params())
     svc.mailer.send_later(
         email,
-        "Verify your email address",
-        f"Open this link to verify your email address:\n\n{link}\n",
+        gettext("Verify your email address"),
+        gettext("Open this link to verify your email address:\n\n{link}\n", link=link),
     )
 
 
@@ -126,6 +129,7 @@ def _register(email: str, password: str, client_id: str, outcome: chains.Outcome
 def verify_email() -> Response:
     """GET shows a button, POST spends the link: mail scanners that prefetch links do not."""
     value = (request.values.get("token") or "")[:128]
+    use_ui_locales(request.args.get("ui_locales"), login=False)  # the mail's language
     if request.method == "GET":
         live = tokens.peek(db.session, tokens.VERIFY_EMAIL, value)
         return _page("verify_email.html", token=value, live=live, verified=False)

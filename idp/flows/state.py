@@ -51,10 +51,20 @@ class LoginState:
     consented: bool = False
     mfa: MfaStep | None = None
     mfa_passed: bool = False
+    device_approved: bool = False  # RFC 8628 §3.3: the person approved the device
     post_login: PostLogin | None = None
+    # A login sent to an upstream (idp.flows.connection): the connection, the digest of the
+    # state's secret, and what the upstream leg keeps (PKCE verifier, nonce). Single use.
+    upstream: dict[str, Any] | None = None
+    # An upstream login waiting to be linked to an existing user who must prove the account:
+    # the connection, that user's id, and the upstream profile sealed (it may hold tokens).
+    link: dict[str, Any] | None = None
     # The factors' ceremony data (a WebAuthn challenge, a push ticket, "a code was sent"),
     # owned by the factor modules (idp.mfa); never trusted from the browser.
     ceremony: dict[str, Any] = field(default_factory=dict)
+    # The WebAuthn credential a passkey login without user verification used (one factor): the
+    # MFA step must take another credential or another kind, never this one again.
+    first_credential: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)

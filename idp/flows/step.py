@@ -11,12 +11,13 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from idp.extensions import db, services
-from idp.flows import cookies
+from idp.flows import cookies, device_pages
 from idp.flows import service as flows
 from idp.flows.models import Interaction, LoginSession
 from idp.flows.pages import error_page
 from idp.flows.state import LoginState, save
 from idp.identity.models import User
+from idp.oauth import response_mode
 from idp.oauth.authorize import AuthorizationRequest, error_redirect
 
 
@@ -49,22 +50,28 @@ class Step:
         return 303 if request.method == "POST" else 302
 
 
-def show(step: Step, prompt: str, respond: Callable[[Interaction], Response]) -> Response:
-    """Persist the interaction (created on first need) and answer with its page."""
-    svc = services()
-    ttl = svc.config["INTERACTION_TTL"]
+def persist(step: Step, prompt: str) -> Interaction:
+    """Write the interaction (created on first need) in the open transaction; the caller
+    commits."""
     step.state.prompt = prompt
     if step.session is not None and step.state.sid is None:
         step.state.sid, step.state.user_id = step.session.sid, step.session.user_id
     if step.row is None:
+        ttl = services().config["INTERACTION_TTL"]
         secret, step.row = flows.create_interaction(
             db.session, step.request.client_id, step.state.as_json(), ttl
         )
         step.new_interaction_secret = secret
     else:
         save(step.row, step.state)
+    return step.row
+
+
+def show(step: Step, prompt: str, respond: Callable[[Interaction], Response]) -> Response:
+    """Persist the interaction (created on first need) and answer with its page."""
+    row = persist(step, prompt)
     db.session.commit()
-    return finish_response(step, respond(step.row))
+    return finish_response(step, respond(row))
 
 
 def restart(step: Step) -> None:
@@ -80,8 +87,12 @@ def fail(step: Step, error: str, description: str) -> Response:
     now (a page if the client no longer allows it); the interaction is spent."""
     if step.row is not None:
         flows.delete_interaction(db.session, step.row)
-    db.session.commit()
     req = step.request
+    if req.device is not None:  # RFC 8628 §3.5: no redirect; the device polls access_denied
+        resp = device_pages.refused(req.device, error, description)
+        db.session.commit()
+        return finish_response(step, resp, spent=step.row is not None)
+    db.session.commit()
     client = services().clients.get(req.client_id)
     if client is None or not client.check_redirect_uri(req.redirect_uri):
         resp = error_page(
@@ -89,7 +100,10 @@ def fail(step: Step, error: str, description: str) -> Response:
             "This page is no longer valid. Go back to the application and sign in again.",
         )
     else:
-        resp = error_redirect(req.redirect_uri, error, description, req.state, step.answer_code())
+        mode = response_mode.requested(req.params)
+        resp = error_redirect(
+            req.redirect_uri, error, description, req.state, step.answer_code(), mode
+        )
     return finish_response(step, resp, spent=step.row is not None)
 
 

@@ -11,11 +11,12 @@ from werkzeug.wrappers import Response
 
 from idp.audit import events
 from idp.audit import service as audit
-from idp.core.net import client_ip
 from idp.extensions import db, services
-from idp.flows import pipeline
+from idp.flows import federation, pipeline
+from idp.flows.origin import request_origin
 from idp.flows.pages import error_page, expired_page, login_page
 from idp.flows.policy import database_refused
+from idp.i18n import N_, gettext, link_params, use_ui_locales
 from idp.identity import service as identity
 from idp.identity import tokens
 from idp.identity.models import User
@@ -23,7 +24,7 @@ from idp.protection.service import LoginGate
 
 bp = Blueprint("flows", __name__)
 
-GENERIC_LOGIN_ERROR = "Wrong email or password."
+GENERIC_LOGIN_ERROR = N_("Wrong email or password.")
 
 
 @bp.route("/interaction/<uid>/login", methods=["GET", "POST"])
@@ -42,12 +43,15 @@ def login(uid: str) -> Response:
     email = step.request.params.get("login_hint", "")
     if request.method == "POST":
         email = request.form.get("email", "")[:320]
+        realm = federation.home_realm(step.client, email)
+        if realm is not None:  # the company's own IdP signs this address in
+            return federation.go_upstream(step, realm)
         password = request.form.get("password", "")[:1024]
         origin = request_origin()
         gate = svc.shields.gate(email, origin.ip or "")
         if gate.ip_retry_after:
-            return _throttled(origin, client_id, gate.ip_retry_after)
-        user = _check_password(email, password, origin, client_id, gate)
+            return throttled_page(origin, client_id, gate.ip_retry_after)
+        user = check_password(email, password, origin, client_id, gate)
         if user is not None:
             # one transaction with the new session and whatever the policy asks next
             return pipeline.complete_login(step, user, ["pwd"])
@@ -55,14 +59,7 @@ def login(uid: str) -> Response:
     return login_page(uid, client_id, email)
 
 
-def request_origin() -> audit.Origin:
-    ip = client_ip(
-        request.remote_addr, request.headers.get("X-Forwarded-For"), services().trusted_proxies
-    )
-    return audit.Origin(ip, request.headers.get("User-Agent"))
-
-
-def _check_password(
+def check_password(
     email: str, password: str, origin: audit.Origin, client_id: str, gate: LoginGate
 ) -> User | None:
     """Authenticate through the shields. A blocked pair still pays for a hash and gets the
@@ -114,8 +111,8 @@ def _check_password(
             user_id=known,
             client_id=client_id,
         )
-        if known is not None:
-            _send_unblock_link(known, identity.normalise_email(email), ip)
+    if verdict.notify and known is not None:
+        _notify_owner(known, identity.normalise_email(email), ip, verdict.blocked_now)
     if verdict.throttled_now:
         audit.record(
             db.session,
@@ -128,19 +125,35 @@ def _check_password(
     return None
 
 
-def _send_unblock_link(user_id: str, email: str, ip: str) -> None:
-    """Auth0's user notification: the owner learns of the block and can lift it by link."""
+def _notify_owner(user_id: str, email: str, ip: str, blocked: bool) -> None:
+    """Auth0's user notification: the owner learns of the failures; of a block too, with a
+    link that lifts it (without the block shield there is nothing to lift)."""
     svc = services()
+    if not blocked:
+        svc.mailer.send_later(
+            email,
+            gettext("Many failed sign-in attempts on your account"),
+            gettext(
+                "There were many failed attempts to sign in to your account from {ip}. If it "
+                "was not you, consider changing your password.",
+                ip=ip,
+            ),
+        )
+        return
     value = tokens.issue(
         db.session, tokens.UNBLOCK, user_id, svc.config["BRUTE_FORCE_BLOCK_SECONDS"]
     )
-    link = svc.issuer.issuer + url_for("flows.unblock", token=value)
+    link = svc.issuer.issuer + url_for("flows.unblock", token=value, **link_params())
     svc.mailer.send_later(
         email,
-        "Sign-in attempts to your account were blocked",
-        f"After too many failed attempts from {ip}, sign-in to your account from that address "
-        f"is blocked for a while. If it was you, lift the block here:\n\n{link}\n\n"
-        "If it was not you, consider changing your password.",
+        gettext("Sign-in attempts to your account were blocked"),
+        gettext(
+            "After too many failed attempts from {ip}, sign-in to your account from that "
+            "address is blocked for a while. If it was you, lift the block here:\n\n{link}\n\n"
+            "If it was not you, consider changing your password.",
+            ip=ip,
+            link=link,
+        ),
     )
 
 
@@ -148,6 +161,7 @@ def _send_unblock_link(user_id: str, email: str, ip: str) -> None:
 def unblock() -> Response:
     """GET shows a button, POST spends the link and lifts every block on the account."""
     value = (request.values.get("token") or "")[:128]
+    use_ui_locales(request.args.get("ui_locales"), login=False)  # the mail's language
     if request.method == "GET":
         live = tokens.peek(db.session, tokens.UNBLOCK, value)
         page = make_response(
@@ -176,10 +190,10 @@ def unblock() -> Response:
 def too_many(kind: str) -> Response | None:
     """429 when this IP made too many ``kind`` requests (sign-up, reset) in the window."""
     svc = services()
-    window = svc.config["ACCOUNT_REQUESTS_WINDOW_SECONDS"]
     origin = request_origin()
-    if svc.shields.allow(kind, origin.ip or "", svc.config["ACCOUNT_REQUESTS_PER_IP"], window):
+    if svc.shields.allow(kind, origin.ip or ""):
         return None
+    window = svc.shields.policy().requests_window
     audit.record(db.session, events.IP_THROTTLED, f"Too many {kind} requests", origin)
     db.session.commit()
     resp = error_page("Too many requests", "Too many requests from your network. Try later.", 429)
@@ -187,7 +201,7 @@ def too_many(kind: str) -> Response | None:
     return resp
 
 
-def _throttled(origin: audit.Origin, client_id: str, retry_after: int) -> Response:
+def throttled_page(origin: audit.Origin, client_id: str, retry_after: int) -> Response:
     audit.record(
         db.session, events.IP_THROTTLED, "Login refused: IP throttled", origin, client_id=client_id
     )

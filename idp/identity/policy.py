@@ -1,11 +1,12 @@
 """Password policy: a minimum length, an offline strength estimate (zxcvbn, whose dictionaries
-include the common-password lists), and a deny list of words tied to this service."""
+include the common-password lists), and a deny list of words tied to this service.
+
+zxcvbn's dictionaries are ~12 MB a process: imported by the first password that reaches the
+estimate, not when the server starts (issue 17; tests/operations/test_lazy_imports.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from zxcvbn import zxcvbn
 
 DENY = {"password", "passw0rd", "letmein", "qwerty", "idp", "admin", "welcome", "changeme"}
 
@@ -26,6 +27,8 @@ class PasswordPolicy:
         if lowered in DENY or (email and lowered == email.lower()):
             out.append("This password is too common.")
         if not out and self.min_score:
+            from zxcvbn import zxcvbn
+
             inputs = [p for p in email.replace("@", " ").replace(".", " ").split() if p]
             if zxcvbn(password[:100], user_inputs=inputs)["score"] < self.min_score:
                 out.append("This password is too easy to guess; add words or characters.")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.connections import service as connections
-from idp.core import clock
+from idp.core import clock, tracing
 from idp.core.crypto import random_token
 from idp.core.errors import NotFoundError, ValidationError
 from idp.identity import profile
@@ -20,6 +20,7 @@ from idp.identity.models import User
 from idp.stores import STORES
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+_ARGON2 = {"idp.hash.algorithm": "argon2id"}  # the span says which work, never whose
 
 
 @dataclass
@@ -38,13 +39,16 @@ class Passwords:
         return cls(hasher, hasher.hash(random_token(16)))
 
     def hash(self, password: str) -> str:
-        return self.hasher.hash(password)
+        with tracing.span("password.hash", _ARGON2):
+            return self.hasher.hash(password)
 
     def verify(self, stored: str | None, password: str) -> bool:
-        try:
-            return self.hasher.verify(stored or self.dummy_hash, password) and stored is not None
-        except (VerificationError, InvalidHashError):
-            return False
+        with tracing.span("password.verify", _ARGON2):
+            try:
+                ok = self.hasher.verify(stored or self.dummy_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+        return ok and stored is not None
 
 
 def normalise_email(email: str) -> str:

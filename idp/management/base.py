@@ -14,7 +14,6 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from authlib.oauth2.rfc6749 import ResourceProtector
@@ -24,13 +23,13 @@ from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from idp.actions.service import ActionError, NotFound, bump_generation
+from idp.actions.service import ActionError, NotFound
 from idp.core import clock
-from idp.core.errors import NotFoundError, ValidationError
+from idp.core.errors import ConflictError, NotFoundError, ValidationError
 from idp.extensions import csrf, db, services
 from idp.keys.service import SUPPORTED_ALGS
-from idp.management.schemas import SchemaError
 from idp.management.service import Conflict, management_audience
+from idp.management.validation import SchemaError
 from idp.oauth.endpoints import access_token_revoked
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,8 @@ LEEWAY = 30  # seconds of clock skew tolerated on exp/nbf/iat (RFC 7519 §4.1.4)
 MAX_BODY = 1024 * 1024
 AT_JWT = {"at+jwt", "application/at+jwt"}
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
+            405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
+            413: "Payload Too Large",
             415: "Unsupported Media Type", 429: "Too Many Requests"}  # fmt: skip
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,6 +96,8 @@ def verify_claims(token: str, audience: str) -> dict[str, Any]:
         raise InvalidTokenError("Token lacks jti or client_id.")
     if access_token_revoked(claims["jti"]):
         raise InvalidTokenError("Revoked token.")
+    if "cnf" in claims:  # RFC 9449 §7.2: a DPoP-bound token is never a Bearer token
+        raise InvalidTokenError("DPoP-bound token: this API takes Bearer tokens only.")
     return claims
 
 
@@ -138,12 +140,20 @@ def _challenge(status: int, message: str, code: str | None, scope: str) -> Respo
     return resp
 
 
+# set by idp.console.internal (not imported: the console depends on the API, not back)
+CONSOLE_PRINCIPAL = "idp.console.admin"
+
+
 def require(scope: str) -> Callable[[F], F]:
     """Protect a route: a valid management token carrying ``scope``; claims in ``g``."""
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
+            admin = request.environ.get(CONSOLE_PRINCIPAL)
+            if admin is not None:  # the console, in-process (idp.console.internal)
+                g.management_token = admin
+                return view(*args, **kwargs)
             try:
                 g.management_token = _protector.validate_request([scope], request)
             except (MissingAuthorizationError, UnsupportedTokenTypeError):
@@ -161,7 +171,10 @@ def require(scope: str) -> Callable[[F], F]:
 
 
 def operator() -> str:
-    """Who did it, for version history: the machine client of the token."""
+    """Who did it, for version history: the machine client of the token, or the admin."""
+    admin = g.management_token.get("admin")
+    if admin:
+        return f"admin:{admin}"[:255]
     return f"api:{g.management_token['client_id']}"[:255]
 
 
@@ -183,13 +196,6 @@ def body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SchemaError("the body must be a JSON object")
     return data
-
-
-def commit(changes_traffic: bool = True) -> None:
-    """Commit, then (never before: a worker could reload the old chain) bump the stamp."""
-    db.session.commit()
-    if changes_traffic:
-        bump_generation(Path(services().actions.stamp))
 
 
 def reply(data: Any, status: int = 200) -> Response:
@@ -224,7 +230,8 @@ def _not_found(exc: Exception) -> Response:
 
 
 @bp.errorhandler(Conflict)
-def _conflict(exc: Conflict) -> Response:
+@bp.errorhandler(ConflictError)
+def _conflict(exc: Exception) -> Response:
     db.session.rollback()
     return problem(409, str(exc), "conflict")
 

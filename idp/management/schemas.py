@@ -1,8 +1,9 @@
-"""Request bodies and response shapes of ``/api/v2/actions`` (Auth0 Management API v2 shapes).
+"""The schemas of ``/api/v2/actions`` (actions, versions, executions, triggers and bindings),
+shared by ``actions.py`` and ``bindings.py``: the pydantic models the route registry validates
+bodies with and serialises answers through (Auth0 Management API v2 shapes), the JSON of each
+row, and the plain inputs ``idp.management.service`` takes.
 
-Inputs are checked strictly: unknown fields, wrong types and out-of-range values are refused
-with a 400 that names the field. Outputs never carry a secret value: secrets are listed by name
-and update time only.
+Outputs never carry a secret value: secrets are listed by name and update time only.
 """
 
 from __future__ import annotations
@@ -10,81 +11,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, model_validator
 
 from idp.actions import triggers
-from idp.actions.models import Action, ActionBinding, ActionExecution, ActionVersion
+from idp.actions.models import Action, ActionVersion
+from idp.management.validation import Body, Out, Query
 
 RUNTIME = "python3"
 TRIGGER_VERSION = "v1"
-REF_TYPES = ("action_id", "action_name", "binding_id")
 _SPEC = re.compile(r"[<>=!~]")
 MAX_LIST = 100  # the configured per-trigger limit is checked by the service
 
-
-class SchemaError(ValueError):
-    """A request body that does not fit its schema (400, or ``status``)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-# ---------------------------------------------------------------------------------- inputs
-def _only(data: dict[str, Any], allowed: set[str], where: str = "body") -> None:
-    extra = sorted(set(data) - allowed)
-    if extra:
-        raise SchemaError(f"unknown field(s) in {where}: {', '.join(extra)}")
+if TYPE_CHECKING:
+    TriggerId = str
+else:
+    TriggerId = Literal[tuple(triggers.TRIGGERS)]
+Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Position = Annotated[int, Field(ge=0, le=10_000, description="0-based; the end by default.")]
 
 
-def _str(data: dict[str, Any], key: str, limit: int = 256) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise SchemaError(f"{key!r} must be a non-empty string of at most {limit} characters")
-    return value
-
-
-def _int(data: dict[str, Any], key: str, low: int, high: int) -> int | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SchemaError(f"{key!r} must be an integer between {low} and {high}")
-    return value
-
-
-def _bool(data: dict[str, Any], key: str) -> bool | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, bool):
-        raise SchemaError(f"{key!r} must be true or false")
-    return value
-
-
-def _objects(data: dict[str, Any], key: str, limit: int = 100) -> list[dict[str, Any]] | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, list) or len(value) > limit:
-        raise SchemaError(f"{key!r} must be a list of at most {limit} objects")
-    if not all(isinstance(item, dict) for item in value):
-        raise SchemaError(f"each item of {key!r} must be an object")
-    return value
-
-
-def requirement(dep: dict[str, Any]) -> str:
-    """Auth0's ``{name, version}`` to a pip requirement line (``latest``: unpinned)."""
-    _only(dep, {"name", "version", "registry_url"}, "dependencies")
-    name = _str(dep, "name", 128)
-    version = _str(dep, "version", 64) or "latest"
-    if name is None or dep.get("registry_url"):
-        raise SchemaError("a dependency is {name, version} from the default index")
-    if version == "latest":
-        return name
-    return name + (version if _SPEC.match(version) else f"=={version}")
-
-
+# ---------------------------------------------------------------------- the service's inputs
 @dataclass(frozen=True)
 class SecretInput:
     name: str
@@ -105,95 +53,10 @@ class ActionInput:
     timeout_ms: int | None = None
 
 
-_ACTION_FIELDS = {"name", "supported_triggers", "trigger", "code", "dependencies", "secrets",
-                  "runtime", "allowed_hosts", "configuration", "timeout_ms"}  # fmt: skip
-
-
-def action_input(data: dict[str, Any], *, create: bool) -> ActionInput:
-    _only(data, _ACTION_FIELDS)
-    runtime = _str(data, "runtime", 32)
-    if runtime not in (None, RUNTIME, "python"):
-        raise SchemaError(f"'runtime' is {RUNTIME!r}: actions are Python")
-    trigger = _trigger_field(data)
-    code = data.get("code")
-    if code is not None and not isinstance(code, str):
-        raise SchemaError("'code' must be a string")
-    deps = _objects(data, "dependencies")
-    secrets = [_secret(item, create) for item in _objects(data, "secrets") or []]
-    if len({s.name for s in secrets}) != len(secrets):
-        raise SchemaError("a secret name appears twice")
-    hosts = data.get("allowed_hosts")
-    if hosts is not None and (
-        not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts)
-    ):
-        raise SchemaError("'allowed_hosts' must be a list of host names")
-    configuration = data.get("configuration")
-    if configuration is not None and not isinstance(configuration, dict):
-        raise SchemaError("'configuration' must be an object")
-    parsed = ActionInput(
-        name=_str(data, "name", 128),
-        trigger=trigger,
-        code=code,
-        dependencies=None if deps is None else [requirement(d) for d in deps],
-        secrets=secrets if "secrets" in data and data["secrets"] is not None else None,
-        allowed_hosts=hosts,
-        configuration=configuration,
-        timeout_ms=_int(data, "timeout_ms", 100, 20_000),
-    )
-    if create and (parsed.name is None or parsed.trigger is None or parsed.code is None):
-        raise SchemaError("a new action needs 'name', 'supported_triggers' and 'code'")
-    return parsed
-
-
-def _trigger_field(data: dict[str, Any]) -> str | None:
-    supported = _objects(data, "supported_triggers", limit=1)
-    single = _str(data, "trigger", 40)
-    if supported is not None and single is not None:
-        raise SchemaError("send 'supported_triggers' or 'trigger', not both")
-    if supported is None:
-        return _known_trigger(single) if single else None
-    if len(supported) != 1:
-        raise SchemaError("'supported_triggers' holds exactly one trigger")
-    _only(supported[0], {"id", "version"}, "supported_triggers")
-    version = _str(supported[0], "version", 8)
-    if version not in (None, TRIGGER_VERSION):
-        raise SchemaError(f"trigger version {version!r} is not supported; use {TRIGGER_VERSION!r}")
-    return _known_trigger(_str(supported[0], "id", 40))
-
-
-def _known_trigger(trigger_id: str | None) -> str:
-    if trigger_id not in triggers.TRIGGERS:
-        raise SchemaError(f"unknown trigger {trigger_id!r}; one of: {', '.join(triggers.TRIGGERS)}")
-    return trigger_id
-
-
-def _secret(item: dict[str, Any], create: bool) -> SecretInput:
-    _only(item, {"name", "value"}, "secrets")
-    name = _str(item, "name", 128)
-    value = item.get("value")
-    if name is None:
-        raise SchemaError("each secret needs a 'name'")
-    if value is not None and not isinstance(value, str):
-        raise SchemaError("a secret 'value' must be a string")
-    if create and value is None:
-        raise SchemaError(f"secret {name!r} needs a 'value'")
-    return SecretInput(name, value)
-
-
 @dataclass(frozen=True)
 class Ref:
     type: str
     value: str
-
-
-def ref(data: Any) -> Ref:
-    if not isinstance(data, dict):
-        raise SchemaError("'ref' must be an object {type, value}")
-    _only(data, {"type", "value"}, "ref")
-    kind, value = _str(data, "type", 32), _str(data, "value", 128)
-    if kind not in REF_TYPES or value is None:
-        raise SchemaError(f"'ref' is {{type, value}} with type one of {', '.join(REF_TYPES)}")
-    return Ref(kind, value)
 
 
 @dataclass(frozen=True)
@@ -203,57 +66,177 @@ class BindingInput:
     allowed_to_fail: bool | None = None
 
 
-def binding_list(data: dict[str, Any]) -> list[BindingInput]:
-    """PATCH .../bindings: Auth0's whole-list replace, in order."""
-    _only(data, {"bindings"})
-    items = _objects(data, "bindings", limit=MAX_LIST)
-    if items is None:
-        raise SchemaError("'bindings' is required (an empty list unbinds everything)")
-    out = []
-    for item in items:
-        _only(item, {"ref", "display_name", "allowed_to_fail", "secrets"}, "bindings")
-        if item.get("secrets"):
-            raise SchemaError("secrets belong to the action, not to a binding")
-        _str(item, "display_name", 128)
-        out.append(BindingInput(ref(item.get("ref")), None, _bool(item, "allowed_to_fail")))
-    return out
+# ---------------------------------------------------------------------------------- bodies
+class TriggerRef(Body):
+    id: TriggerId
+    version: Literal["v1"] = "v1"
 
 
-def binding_insert(data: dict[str, Any]) -> BindingInput:
-    """POST .../bindings: one binding, by ``ref`` or ``action`` (an id or a name)."""
-    _only(data, {"ref", "action", "position", "allowed_to_fail", "display_name"})
-    _str(data, "display_name", 128)
-    if ("ref" in data) == ("action" in data):
-        raise SchemaError("name the action with 'ref' or 'action' (one of them)")
-    target = ref(data["ref"]) if "ref" in data else Ref("action", _str(data, "action", 128) or "")
-    return BindingInput(target, _int(data, "position", 0, 10_000), _bool(data, "allowed_to_fail"))
+class DependencyIn(Body):
+    """A PyPI package: ``version`` is an exact version, a specifier (``>=2``) or ``latest``."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    version: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "latest"
+    registry_url: Literal[""] | None = Field(None, description="Only the default index.")
+
+    def requirement(self) -> str:
+        """A pip requirement line (``latest``: unpinned)."""
+        if self.version == "latest":
+            return self.name
+        return self.name + (self.version if _SPEC.match(self.version) else f"=={self.version}")
 
 
-def binding_update(data: dict[str, Any]) -> BindingInput:
-    """PATCH .../bindings/{id}: move it and/or change allowed_to_fail."""
-    _only(data, {"position", "allowed_to_fail"})
-    if not data:
-        raise SchemaError("send 'position' and/or 'allowed_to_fail'")
-    return BindingInput(
-        Ref("-", "-"), _int(data, "position", 0, 10_000), _bool(data, "allowed_to_fail")
+class SecretIn(Body):
+    name: Text128
+    value: str | None = Field(None, description="Write-only.")
+
+
+class _ActionFields(Body):
+    name: Text128 | None = None
+    supported_triggers: list[TriggerRef] | None = Field(None, min_length=1, max_length=1)
+    trigger: TriggerId | None = Field(None, description="idp's short form of the above.")
+    code: str | None = None
+    dependencies: list[DependencyIn] | None = Field(None, max_length=100)
+    secrets: list[SecretIn] | None = Field(None, max_length=100)
+    runtime: Literal["python3", "python"] | None = Field(None, description="Actions are Python.")
+    allowed_hosts: list[Annotated[str, StringConstraints(max_length=255)]] | None = Field(
+        None, max_length=100
     )
+    configuration: dict[str, Any] | None = None
+    timeout_ms: int | None = Field(None, ge=100, le=20_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Any:
+        if self.supported_triggers is not None and self.trigger is not None:
+            raise ValueError("send 'supported_triggers' or 'trigger', not both")
+        names = [s.name for s in self.secrets or []]
+        if len(set(names)) != len(names):
+            raise ValueError("a secret name appears twice")
+        return self
+
+    def to_input(self) -> ActionInput:
+        trigger = self.supported_triggers[0].id if self.supported_triggers else self.trigger
+        return ActionInput(
+            name=self.name, trigger=trigger, code=self.code,
+            dependencies=None if self.dependencies is None else
+            [d.requirement() for d in self.dependencies],
+            secrets=None if self.secrets is None else
+            [SecretInput(s.name, s.value) for s in self.secrets],
+            allowed_hosts=self.allowed_hosts, configuration=self.configuration,
+            timeout_ms=self.timeout_ms,
+        )  # fmt: skip
 
 
-def test_input(data: dict[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
-    """POST .../test: ``{payload}`` (Auth0) is the event; ``version`` tests a deployed one."""
-    _only(data, {"payload", "version"})
-    payload = data.get("payload")
-    if payload is not None and not isinstance(payload, dict):
-        raise SchemaError("'payload' must be an object (the event)")
-    return payload, _int(data, "version", 1, 1_000_000)
+class ActionCreate(_ActionFields):
+    """A new draft: ``name``, ``code`` and its trigger (``supported_triggers`` or
+    ``trigger``); each secret with its ``value``."""
+
+    name: Text128
+    code: str
+
+    @model_validator(mode="after")
+    def _complete(self) -> Any:
+        if self.supported_triggers is None and self.trigger is None:
+            raise ValueError("a new action needs 'supported_triggers' (or 'trigger')")
+        for secret in self.secrets or []:
+            if secret.value is None:
+                raise ValueError(f"secret {secret.name!r} needs a 'value'")
+        return self
 
 
-def rollback_input(data: dict[str, Any]) -> bool:
-    _only(data, {"update_draft"})
-    return bool(_bool(data, "update_draft"))
+class ActionUpdate(_ActionFields):
+    """The draft's fields sent change; ``secrets`` is the whole list (a listed secret without
+    ``value`` keeps its stored value, an unlisted one is deleted)."""
 
 
-# ---------------------------------------------------------------------------------- outputs
+class RollbackBody(Body):
+    update_draft: bool = Field(False, description="Also copy the version into the draft.")
+
+
+class Paging(Query):
+    """Auth0's paging of actions, versions and bindings: ``{<items>, total, page, per_page}``."""
+
+    page: int = Field(0, ge=0, le=1_000_000, description="Page index, 0-based.")
+    per_page: int = Field(50, ge=1, le=100, description="Items per page, at most 100.")
+
+
+# ---------------------------------------------------------------------------------- answers
+class TriggerRefOut(Out):
+    id: str
+    version: str
+
+
+class DependencyOut(Out):
+    name: str
+    version: str
+
+
+class SecretOut(Out):
+    name: str
+    updated_at: str | None
+
+
+class BuildError(Out):
+    id: str
+    msg: str
+    url: str
+
+
+class VersionOut(Out):
+    id: str
+    action_id: str
+    number: int
+    code: str
+    dependencies: list[DependencyOut]
+    runtime: str
+    status: str = Field(description="building, built or failed.")
+    errors: list[BuildError] = Field(description="Why the build failed, with pip's output.")
+    deployed: bool
+    supported_triggers: list[TriggerRefOut]
+    created_by: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class ActionOut(Out):
+    id: str
+    name: str
+    supported_triggers: list[TriggerRefOut]
+    code: str
+    dependencies: list[DependencyOut]
+    runtime: str
+    status: str = Field(description="The build of the latest deployment.")
+    secrets: list[SecretOut] = Field(description="Names and update times, never values.")
+    allowed_hosts: list[str]
+    configuration: dict[str, Any]
+    timeout_ms: int
+    deployed_version: VersionOut | None
+    all_changes_deployed: bool
+    created_at: str | None
+    updated_at: str | None
+
+
+class ActionsPage(Out):
+    actions: list[ActionOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class VersionsPage(Out):
+    versions: list[VersionOut]
+    total: int
+    page: int
+    per_page: int
+
+
+def page_of(key: str, rows: list[Any], query: Paging) -> dict[str, Any]:
+    start = query.page * query.per_page
+    return {key: rows[start : start + query.per_page], "total": len(rows), "page": query.page,
+            "per_page": query.per_page}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- rows to JSON
 def iso(epoch: int | None) -> str | None:
     if epoch is None:
         return None
@@ -268,7 +251,7 @@ def dependency(line: str) -> dict[str, str]:
     return {"name": name, "version": spec[2:] if spec.startswith("==") else spec}
 
 
-def _triggers(trigger_id: str) -> list[dict[str, str]]:
+def trigger_refs(trigger_id: str) -> list[dict[str, str]]:
     return [{"id": trigger_id, "version": TRIGGER_VERSION}]
 
 
@@ -283,7 +266,7 @@ def version_json(version: ActionVersion, action: Action) -> dict[str, Any]:
         "status": version.build_status,  # Auth0's: building, built or failed here
         "errors": _build_errors(version),
         "deployed": version.number == action.live_version,
-        "supported_triggers": _triggers(action.trigger),
+        "supported_triggers": trigger_refs(action.trigger),
         "created_by": version.created_by,
         "created_at": iso(version.created_at),
         "updated_at": iso(version.created_at),
@@ -308,7 +291,7 @@ def action_json(
     return {
         "id": action.id,
         "name": action.name,
-        "supported_triggers": _triggers(action.trigger),
+        "supported_triggers": trigger_refs(action.trigger),
         "code": action.code,
         "dependencies": [dependency(d) for d in action.dependencies],
         "runtime": RUNTIME,
@@ -323,58 +306,4 @@ def action_json(
         and list(live.dependencies) == list(action.dependencies),
         "created_at": iso(action.created_at),
         "updated_at": iso(action.updated_at),
-    }
-
-
-def binding_json(binding: ActionBinding, action: Action) -> dict[str, Any]:
-    return {
-        "id": binding.id,
-        "trigger_id": binding.trigger,
-        "display_name": action.name,
-        "position": binding.position,
-        "allowed_to_fail": binding.allowed_to_fail,
-        "action": {
-            "id": action.id,
-            "name": action.name,
-            "supported_triggers": _triggers(action.trigger),
-            "deployed_version": action.live_version,
-        },
-        "created_at": iso(binding.created_at),
-        "updated_at": iso(binding.created_at),
-    }
-
-
-def trigger_json(trigger: triggers.Trigger) -> dict[str, Any]:
-    return {
-        "id": trigger.id,
-        "version": TRIGGER_VERSION,
-        "status": "CURRENT",
-        "runtimes": [RUNTIME],
-        "default_runtime": RUNTIME,
-        "compatible_triggers": [],
-        "blocking": trigger.blocking,
-        "always_fail_closed": trigger.always_fail_closed,
-        "description": trigger.description,
-        "schema": triggers.schema(trigger),
-    }
-
-
-def execution_json(row: ActionExecution) -> dict[str, Any]:
-    """Logs and commands were scrubbed of the action's secrets when they were recorded."""
-    return {
-        "id": row.id,
-        "trigger_id": row.trigger,
-        "status": row.outcome,
-        "action_id": row.action_id,
-        "action_version": row.version,
-        "request_id": row.request_id,
-        "client_id": row.client_id,
-        "user_id": row.user_id,
-        "error": row.error,
-        "logs": row.logs,
-        "commands": row.commands,
-        "duration_ms": row.duration_ms,
-        "test": row.test,
-        "created_at": iso(row.created_at),
-        "updated_at": iso(row.created_at),
     }

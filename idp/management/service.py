@@ -20,7 +20,23 @@ from idp.management.schemas import ActionInput, BindingInput, Ref, SecretInput
 from idp.oauth import service as oauth
 from idp.oauth.models import ResourceServer
 
-SCOPES = ("read:actions", "create:actions", "update:actions", "delete:actions", "read:logs")
+# The management API's scopes, as data: ensure_api adds the ones an existing API lacks.
+SCOPES = (
+    "read:actions", "create:actions", "update:actions", "delete:actions", "read:logs",
+    "read:connections", "create:connections", "update:connections", "delete:connections",
+    "read:users", "create:users", "update:users", "delete:users",
+    "read:sessions", "delete:sessions", "read:grants", "delete:grants",
+    "delete:guardian_enrollments",
+    "read:clients", "create:clients", "update:clients", "delete:clients",
+    "read:branding", "update:branding", "read:attack_protection", "update:attack_protection",
+    "read:guardian_factors", "update:guardian_factors",
+    "read:tenant_settings", "update:tenant_settings", "read:stats",
+    "read:log_streams", "create:log_streams", "update:log_streams", "delete:log_streams",
+    "read:resource_servers", "create:resource_servers", "update:resource_servers",
+    "delete:resource_servers",
+    "read:client_grants", "create:client_grants", "update:client_grants", "delete:client_grants",
+    "read:signing_keys", "create:signing_keys", "update:signing_keys",
+)  # fmt: skip
 API_NAME = "idp Management API"
 
 

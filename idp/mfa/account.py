@@ -11,26 +11,33 @@ with the CSRF token; GET only shows.
 from __future__ import annotations
 
 from flask import Blueprint, make_response, redirect, render_template, request
+from sqlalchemy import update
 from werkzeug.wrappers import Response
 
 from idp.audit import events
 from idp.audit import service as audit
 from idp.core import clock
+from idp.core.crypto import random_token, sha256_hex
 from idp.extensions import db, services
 from idp.flows import cookies
 from idp.flows import service as flows
 from idp.flows.models import LoginSession
 from idp.flows.views import request_origin
+from idp.i18n import N_
 from idp.identity.models import User
-from idp.mfa import phone
+from idp.mfa import describe, phone
+from idp.mfa import factors as registry
 from idp.mfa import service as mfa
 from idp.mfa.models import Factor
+from idp.tenant.settings import setting
 
 bp = Blueprint("mfa_account", __name__)
 REAUTH_SECONDS = 600
 HOME = "/account/mfa"
-NEED_PASSWORD = "Type your password to confirm this change."  # noqa: S105 - a message
-WRONG_PASSWORD = "The password is wrong."  # noqa: S105 - a message
+NEED_PASSWORD = N_("Type your password to confirm this change.")
+WRONG_PASSWORD = N_("The password is wrong.")
+AT_CAP = N_("You have as many of these as allowed. Remove one before adding another.")
+GONE = N_("That factor no longer exists.")
 
 
 def _no_store(resp: Response) -> Response:
@@ -55,19 +62,34 @@ def _fresh(current: LoginSession) -> bool:
     return clock.now() - current.auth_time <= REAUTH_SECONDS
 
 
-def _label(factor: Factor) -> str:
-    if factor.kind == phone.KIND:
-        how = "Text message" if factor.data.get("message_type") == "sms" else "Voice call"
-        return f"{how} to {phone.mask(factor.data.get('number', ''))}"
-    return factor.name
-
-
 def _home(current: LoginSession, user: User, status: int = 200, **ctx: object) -> Response:
     # the email factor is implicit (any verified address): nothing to remove or add here
-    rows = [(f.id, _label(f)) for f in mfa.factors(db.session, user.id) if f.kind != "email"]
+    rows = describe.rows(mfa.factors(db.session, user.id))
     view = {"rows": rows, "left": mfa.recovery_codes_left(db.session, user.id),
-            "fresh": _fresh(current), "error": None, "notice": None, **ctx}  # fmt: skip
+            "fresh": _fresh(current), "error": None, "notice": None,
+            "phone_ready": phone.available(db.session), **ctx}  # fmt: skip
     return _no_store(make_response(render_template("account_mfa.html", **view), status))
+
+
+def upgraded(current: LoginSession, kind: str, resp: Response) -> Response:
+    """A user's first factor, added here, was just proven (its code, its key, its device): the
+    session is multi-factor from now on, as after enrolling at a login (RFC 8176 ``amr``), and
+    goes on under a new cookie (S-SS-03), moved by a conditional UPDATE as a login moves it."""
+    if "mfa" in (current.amr or []):
+        return resp
+    amr = [*(current.amr or [])]
+    amr += [v for v in (mfa.AMR.get(kind, "otp"), "mfa") if v not in amr]
+    value = random_token(32)
+    moved = db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.id_hash == current.id_hash, LoginSession.ended_at.is_(None))
+        .values(id_hash=sha256_hex(value), amr=amr),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.commit()
+    if getattr(moved, "rowcount", 0) == 1:
+        cookies.put(resp, cookies.session(), value, current.expires_at - clock.now())
+    return resp
 
 
 def _confirmed(current: LoginSession, user: User) -> str | None:
@@ -109,15 +131,48 @@ def remove(factor_id: str) -> Response:
     problem = _confirmed(current, user)
     if problem is not None:
         return _home(current, user, 403, error=problem)
-    factor = db.session.get(Factor, factor_id[:40])
-    if factor is None or factor.user_id != user.id or factor.kind == "email":
-        return _home(current, user, 404, error="That factor no longer exists.")
+    factor = _own(user, factor_id)
+    if factor is None:
+        return _home(current, user, 404, error=GONE)
     kind = factor.kind
+    device = (factor.data or {}).get("device_id") if kind == "push" else None
     mfa.remove_factor(db.session, user.id, factor.id)
+    for other in mfa.factors(db.session, user.id):  # the push device's own code goes with it
+        if device and describe.companion(other) and other.data.get("device_id") == device:
+            mfa.remove_factor(db.session, user.id, other.id)
     audit.record(db.session, events.MFA_REMOVED, "Factor removed by its user", request_origin(),
                  user_id=user.id, details={"kind": kind, "factor_id": factor.id})  # fmt: skip
     db.session.commit()
-    return _home(current, user, notice="The factor was removed.")
+    return _home(current, user, notice=N_("The factor was removed."))
+
+
+def _own(user: User, factor_id: str) -> Factor | None:
+    """One of this user's confirmed factors that the page lists (not email, not a companion)."""
+    factor = db.session.get(Factor, factor_id[:40])
+    if factor is None or factor.user_id != user.id or not factor.confirmed:
+        return None
+    return None if factor.kind == "email" or describe.companion(factor) else factor
+
+
+@bp.route(f"{HOME}/factors/<factor_id>/rename", methods=["POST"])
+def rename(factor_id: str) -> Response:
+    """The user's own name for a factor (shown here and when the login offers a choice)."""
+    found = _signed_in()
+    if found is None:
+        return redirect(HOME, code=303)
+    current, user = found
+    problem = _confirmed(current, user)
+    if problem is not None:
+        return _home(current, user, 403, error=problem)
+    factor = _own(user, factor_id)
+    if factor is None:
+        return _home(current, user, 404, error=GONE)
+    factor.label = describe.clean_label(request.form.get("label", "")[:200])
+    details: dict[str, object] = {"kind": factor.kind, "factor_id": factor.id}
+    audit.record(db.session, events.MFA_RENAMED, "Factor renamed by its user", request_origin(),
+                 user_id=user.id, details=details)  # fmt: skip
+    db.session.commit()
+    return _home(current, user, notice=N_("The factor was renamed."))
 
 
 @bp.route(f"{HOME}/recovery-codes", methods=["POST"])
@@ -145,6 +200,10 @@ def add_totp() -> Response:
     if found is None:
         return redirect(HOME, code=303)
     current, user = found
+    if not registry.enabled("totp"):  # the tenant switched authenticator apps off
+        return _home(current, user, 400, error="Authenticator apps are not available.")
+    if describe.at_cap(db.session, user.id, "totp"):
+        return _home(current, user, 409, error=AT_CAP)
     svc = services()
     target = f"{HOME}/totp"
     if request.form.get("action") == "enroll_totp":
@@ -169,7 +228,7 @@ def add_totp() -> Response:
             db.session.commit()
             if codes:
                 page = render_template("mfa_recovery_codes.html", codes=codes, action=HOME)
-                return _no_store(make_response(page))
+                return upgraded(current, "totp", _no_store(make_response(page)))
             return _home(current, user, notice="Your authenticator app was added.")
         if not blocked:
             svc.shields.on_failure(user.email, ip)
@@ -182,7 +241,7 @@ def add_totp() -> Response:
         if problem is not None:
             return _home(current, user, 403, error=problem)
         error = None
-    enrolment = mfa.start_totp(db.session, svc.box, user.id, user.email, svc.config["BRAND_NAME"])
+    enrolment = mfa.start_totp(db.session, svc.box, user.id, user.email, setting("BRAND_NAME"))
     db.session.commit()
     page = render_template(
         "mfa_enroll.html", secret=enrolment.secret, uri=enrolment.uri, qr_svg=enrolment.qr_svg,

@@ -3,6 +3,11 @@
 Each kind names its challenge form (a template partial), how to verify a submitted form and,
 optionally, a preparatory action (sending a code, starting a push). The MFA page offers every
 registered kind the user has; a new factor registers here and adds its partial, nothing else.
+
+Each kind can be switched off for the tenant (``/api/v2/guardian/factors``; the tenant setting
+``MFA_FACTOR_<KIND>``, on by default): a kind switched off is neither offered nor accepted at
+the MFA step (:func:`offers`), nor offered for enrolment (the enrolment routes ask
+:func:`enabled`). Factors already enrolled stay stored and work again once it is switched on.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from sqlalchemy.orm import Session
 
 import idp.mfa.push as push
 from idp.core.crypto import SecretBox
+from idp.i18n import N_, gettext
 from idp.identity.models import User
 from idp.mfa import phone, webauthn
 from idp.mfa import service as mfa
 from idp.mfa.models import Factor
+from idp.tenant.settings import setting
 
 # verify(session, box, user, factors, form, state) -> passed
 Verify = Callable[[Session, SecretBox, User, list[Factor], Mapping[str, str], dict[str, Any]], bool]
@@ -44,8 +51,14 @@ def register(kind: FactorKind) -> None:
     REGISTRY[kind.kind] = kind
 
 
+def enabled(kind: str) -> bool:
+    """The tenant's switch for ``kind`` (through the settings cache)."""
+    return bool(setting(f"MFA_FACTOR_{kind.upper()}"))
+
+
 def offers(session: Session, user: User, factors: list[Factor]) -> list[FactorKind]:
-    return [k for k in REGISTRY.values() if k.offered(session, user, factors)]
+    """The kinds the MFA page shows, and the only ones it verifies."""
+    return [k for k in REGISTRY.values() if enabled(k.kind) and k.offered(session, user, factors)]
 
 
 def _has(kind: str) -> Offered:
@@ -82,9 +95,11 @@ def _send_email(session: Session, user: User, state: dict[str, Any]) -> str:
     code = mfa.issue_code(session, svc.box, user.id, factor.id)
     state["email_sent"] = True
     svc.mailer.send_later(
-        user.email, "Your sign-in code", f"Your code is {code}. It expires in 5 minutes.\n"
+        user.email,
+        gettext("Your sign-in code"),
+        gettext("Your code is {code}. It expires in 5 minutes.\n", code=code),
     )
-    return "We emailed you a code."
+    return N_("We emailed you a code.")
 
 
 register(FactorKind("totp", "mfa/_totp.html", _verify_totp, _has("totp")))
@@ -93,5 +108,12 @@ register(FactorKind("email", "mfa/_email.html", _verify_email, _email_offered,
                     prepare={"send_email": _send_email}))  # fmt: skip
 register(FactorKind("phone", "mfa/_phone.html", phone.verify, phone.offered, prepare=phone.PREPARE))
 register(FactorKind("push", "mfa/_push.html", push.verify, push.offered, push.PREPARE))
-register(FactorKind("recovery", "mfa/_recovery.html", _verify_recovery,
-                    lambda session, user, factors: bool(factors)))  # fmt: skip
+
+
+def _recovery_offered(session: Session, user: User, factors: list[Factor]) -> bool:
+    """Beside any factor; and alone after a passkey login without user verification whose
+    key was the only factor (the MFA step leaves that key out, the codes are another kind)."""
+    return bool(factors) or mfa.recovery_codes_left(session, user.id) > 0
+
+
+register(FactorKind("recovery", "mfa/_recovery.html", _verify_recovery, _recovery_offered))

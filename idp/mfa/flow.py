@@ -43,12 +43,16 @@ def needed(user_id: str, client: Any, params: dict[str, str]) -> list[str]:
     return mfa_reasons(ctx)
 
 
-def complete(state: LoginState, session_row: LoginSession, kind: str) -> None:
-    """The factor passed: the session now carries it, and the prompt is settled."""
+def passed_amr(session_row: LoginSession, kind: str) -> list[str]:
+    """The session's methods once the factor passed (RFC 8176 values, and ``mfa``)."""
     amr = list(session_row.amr or [])
     for value in (mfa.AMR.get(kind, "otp"), "mfa"):
         if value not in amr:
             amr.append(value)
-    session_row.amr = amr
+    return amr
+
+
+def settle(state: LoginState) -> None:
+    """The MFA prompt of this login is settled."""
     state.mfa_passed = True
     state.ceremony = {}

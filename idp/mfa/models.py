@@ -20,6 +20,8 @@ class Factor(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # totp | email | phone | webauthn | push
     name: Mapped[str] = mapped_column(String(128))
+    # The user's own name for it ("work phone", "blue key"); None: the kind's name is shown.
+    label: Mapped[str | None] = mapped_column(String(64))
     secret: Mapped[bytes | None] = mapped_column(LargeBinary)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False)

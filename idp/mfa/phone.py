@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from idp.actions.hooks import send_phone_message
 from idp.core import clock
 from idp.core.crypto import SecretBox, random_token
+from idp.i18n import N_, gettext
 from idp.identity.models import User
 from idp.mfa import service as mfa
 from idp.mfa.models import Factor
@@ -30,7 +31,7 @@ from idp.mfa.models import Factor
 KIND = "phone"
 MESSAGE_TYPES = ("sms", "voice")
 SENDS_PER_HOUR = 5
-UNAVAILABLE = "Text messages and calls are not available right now."
+UNAVAILABLE = N_("Text messages and calls are not available right now.")
 # E.164: a leading "+", a country code that does not start with 0, 15 digits at most. The
 # shortest real numbers (small countries) have 8 digits with the country code.
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
@@ -79,7 +80,7 @@ def start(session: Session, user_id: str, number: str, message_type: str) -> Fac
     )
     factor = Factor(
         id="fac_" + random_token(12), user_id=user_id, kind=KIND,
-        name="Text message" if message_type == "sms" else "Voice call", secret=None,
+        name=N_("Text message") if message_type == "sms" else N_("Voice call"), secret=None,
         data={"number": number, "message_type": message_type, "sends": sends},
         confirmed=False, created_at=clock.now(),
     )  # fmt: skip
@@ -106,19 +107,19 @@ def send(
     now = clock.now()
     sends = [t for t in (factor.data or {}).get("sends", []) if t > now - 3600]
     if len(sends) >= SENDS_PER_HOUR:
-        return "Too many codes were sent to this phone. Try again later."
+        return N_("Too many codes were sent to this phone. Try again later.")
     if not available(session):
         return UNAVAILABLE
     kind = message_type if message_type in MESSAGE_TYPES else factor.data.get("message_type")
     code = mfa.issue_code(session, box, user.id, factor.id)
     # a new dict: SQLAlchemy sees a JSON column change only on assignment
     factor.data = {**factor.data, "sends": [*sends, now]}
-    text = f"Your sign-in code is {code}. It expires in 5 minutes."
+    text = gettext("Your sign-in code is {code}. It expires in 5 minutes.", code=code)
     # send_phone_message commits before running the chain, so the code is stored first
     outcome = send_phone_message(user, None, factor.data["number"], text, code,
                                  message_type=kind or "sms")  # fmt: skip
     delivered = outcome.ran and outcome.denied is None
-    return None if delivered else "We could not send the code. Try again."
+    return None if delivered else N_("We could not send the code. Try again.")
 
 
 def confirm(session: Session, box: SecretBox, user_id: str, factor: Factor, code: str) -> bool:
@@ -131,13 +132,26 @@ def confirm(session: Session, box: SecretBox, user_id: str, factor: Factor, code
 
 # ------------------------------------------------------ the factor kind (factors.py)
 def offered(session: Session, user: User, factors: list[Factor]) -> bool:
-    """Offered to whoever enrolled a phone: the partial says when it cannot be used now."""
-    return phone_factor(factors) is not None
+    """Offered to whoever enrolled a phone: the partial says when it cannot be used now. With
+    several, the partial lets the user pick one (masked numbers, their labels): the choices
+    are left in ``g`` for it, computed here with the offer."""
+    from flask import g
+
+    mine = [f for f in factors if f.kind == KIND]
+    g.mfa_phone_choices = [(f.id, f.label, mask(f.data.get("number", ""))) for f in mine]
+    return bool(mine)
+
+
+def chosen(factors: list[Factor], factor_id: str | None) -> Factor | None:
+    """The phone the user picked (one of theirs), else their first."""
+    mine = [f for f in factors if f.kind == KIND]
+    return next((f for f in mine if f.id == factor_id), mine[0] if mine else None)
 
 
 def verify(s: Session, box: SecretBox, user: User, factors: list[Factor],
            form: Mapping[str, str], state: dict[str, Any]) -> bool:  # fmt: skip
-    factor = phone_factor(factors)
+    """The code sent to the phone the last send went to (``state["phone_id"]``)."""
+    factor = chosen(factors, state.get("phone_id"))
     if factor is None or not mfa.verify_code(s, box, user.id, factor.id, form.get("code", "")[:16]):
         return False
     factor.last_used_at = clock.now()
@@ -146,15 +160,17 @@ def verify(s: Session, box: SecretBox, user: User, factors: list[Factor],
 
 def _prepare(message_type: str) -> Any:
     def prepare(session: Session, user: User, state: dict[str, Any]) -> str:
+        from flask import request
+
         from idp.extensions import services
 
-        factor = phone_factor(mfa.factors(session, user.id))
+        factor = chosen(mfa.factors(session, user.id), request.form.get("phone", "")[:40])
         if factor is None:
             return UNAVAILABLE
         problem = send(session, services().box, user, factor, message_type)
         if problem is not None:
             return problem
-        state["sms_sent"] = True
+        state["sms_sent"], state["phone_id"] = True, factor.id
         verb = "texted" if message_type == "sms" else "are calling"
         return f"We {verb} {mask(factor.data['number'])} with a code."
 

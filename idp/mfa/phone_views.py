@@ -15,13 +15,15 @@ from idp.audit import service as audit
 from idp.extensions import db, services
 from idp.flows.pages import error_page
 from idp.flows.views import request_origin
+from idp.i18n import N_, gettext
 from idp.identity.models import User
+from idp.mfa import factors as registry
 from idp.mfa import phone
 from idp.mfa import service as mfa
 from idp.mfa.views import WRONG, enrolled, keep, mfa_step, passed_step
 
 bp = Blueprint("mfa_phone", __name__)
-BAD_NUMBER = "Enter the number with its country code, for example +33 6 12 34 56 78."
+BAD_NUMBER = N_("Enter the number with its country code, for example +33 6 12 34 56 78.")
 
 
 @bp.app_context_processor
@@ -55,7 +57,7 @@ def enrol(uid: str) -> Response:
     if mfa.factors(db.session, user.id):
         return error_page("This sign-in cannot continue", "Go back to the application.", 400)
     common = {"action": request.path, "back": mfa_page}
-    if not phone.available(db.session):
+    if not phone.available(db.session) or not registry.enabled(phone.KIND):
         return _page(**common, unavailable=True)
     if action == "send":
         return _send(user, common)
@@ -102,6 +104,9 @@ def _send(user: User, common: dict[str, str]) -> Response:
     if problem is not None:
         status = 429 if problem.startswith("Too many") else 503
         return _page(status, **common, number=number, message_type=message_type, error=problem)
-    verb = "texted" if message_type == "sms" else "are calling"
+    if message_type == "sms":
+        notice = gettext("We texted {number} with a code.", number=phone.mask(number))
+    else:
+        notice = gettext("We are calling {number} with a code.", number=phone.mask(number))
     return _page(**common, number=number, message_type=message_type, factor_id=factor.id,
-                 notice=f"We {verb} {phone.mask(number)} with a code.")  # fmt: skip
+                 notice=notice)  # fmt: skip

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-MFA_ACR = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
-ACR_ASKING_FOR_MFA = frozenset({MFA_ACR, "mfa", "urn:idp:acr:mfa"})
+from idp.oauth.acr_names import ACR_ASKING_FOR_MFA, MFA_ACR  # noqa: F401 - re-exported
+
 POLICIES = ("never", "always", "adaptive")
 
 

@@ -33,7 +33,9 @@ from sqlalchemy.orm import Session
 from idp.core import clock, http
 from idp.core.crypto import SecretBox, random_token, sha256_hex
 from idp.flows.models import Interaction
+from idp.i18n import N_
 from idp.identity.models import User
+from idp.mfa import describe, webpush
 from idp.mfa.models import Factor
 from idp.mfa.push_models import PushChallenge, PushDevice, PushTicket, PushTokenUse
 
@@ -116,12 +118,17 @@ def enrol(
     # name another user
     ticket = session.get(PushTicket, box.digest(str(body.get("ticket", ""))[:64]))
     assert ticket is not None
+    if describe.at_cap(session, ticket.user_id, "push"):
+        raise PushError(409, "this account has as many push devices as allowed")
+    # the device's own name for itself ("Pixel 8"), shown on the account page
+    model = body.get("name") if isinstance(body.get("name"), str) else None
+    data = {"device_id": device_id, **({"model": model.strip()[:64]} if model else {})}
     factor = Factor(id="fac_" + random_token(12), user_id=ticket.user_id, kind="push",
-                    name="Push device", data={"device_id": device_id}, confirmed=True,
+                    name=N_("Push device"), data=data, confirmed=True,
                     created_at=now)  # fmt: skip
     seed = pyotp.random_base32(32)
     fallback = Factor(id="fac_" + random_token(12), user_id=ticket.user_id, kind="totp",
-                      name="Push device (code)", secret=box.encrypt(seed.encode()),
+                      name=N_("Push device (code)"), secret=box.encrypt(seed.encode()),
                       data={"device_id": device_id}, confirmed=True, created_at=now)  # fmt: skip
     device = PushDevice(id=device_id, factor_id=factor.id, user_id=ticket.user_id,
                         jwk=key.as_dict(private=False), webhook_url=webhook,
@@ -236,7 +243,8 @@ def start(session: Session, user: User, state: dict[str, Any]) -> str:
     for device in session.scalars(select(PushDevice).where(PushDevice.user_id == user.id)):
         if device.webhook_url:
             notify(device.webhook_url, challenge.id, svc.config)
-    return "We sent a request to your phone."
+    webpush.notify(session, svc.box, challenge)
+    return N_("We sent a request to your phone.")
 
 
 def pending(session: Session, device: PushDevice) -> list[dict[str, Any]]:
@@ -323,7 +331,7 @@ def _move(session: Session, challenge_id: str, old: str, new: str) -> bool:
 def notify(url: str, challenge_id: str, config: Mapping[str, Any]) -> None:
     """Wake the device through its webhook (SSRF-guarded, in the background: a slow receiver
     must not hold the login page). The body carries no secret: the device still has to fetch
-    the challenge with its own token. Web Push (pywebpush) is not implemented."""
+    the challenge with its own token. Web Push is in webpush.py."""
     hosts = [h.strip() for h in str(config["MFA_PUSH_WEBHOOK_HOSTS"]).split(",") if h.strip()]
     networks = http.parse_networks(str(config["MFA_PUSH_WEBHOOK_ALLOW_NETWORKS"]))
     body = json.dumps({"type": "login-approval", "challenge": challenge_id}).encode()

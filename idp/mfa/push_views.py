@@ -14,17 +14,18 @@ from idp.audit import service as audit
 from idp.extensions import csrf, db, services
 from idp.flows.pages import error_page
 from idp.flows.views import request_origin
+from idp.i18n import N_, gettext
 from idp.mfa import factors as registry
-from idp.mfa import push
+from idp.mfa import push, webpush
 from idp.mfa import service as mfa
 from idp.mfa.views import _mask, _page, keep, mfa_step, passed_step
 
 bp = Blueprint("mfa_push", __name__)
 OUTCOME_TEXT = {
-    "denied": "The sign-in was denied on your phone.",
-    "wrong_number": "The number picked on your phone did not match. Try again.",
-    "expired": "The request to your phone expired. Try again or use a code.",
-    "cancelled": "The request to your phone expired. Try again or use a code.",
+    "denied": N_("The sign-in was denied on your phone."),
+    "wrong_number": N_("The number picked on your phone did not match. Try again."),
+    "expired": N_("The request to your phone expired. Try again or use a code."),
+    "cancelled": N_("The request to your phone expired. Try again or use a code."),
 }
 
 
@@ -56,9 +57,14 @@ def enroll() -> Response:
     svc = services()
     try:
         device, seed = push.enrol(db.session, svc.box, body, token, svc.config)
+        if body.get("webpush") is not None:  # a web authenticator's PushSubscription
+            webpush.subscribe(db.session, device, body["webpush"], svc.config)
     except push.PushError as exc:
         db.session.rollback()
         return _problem(exc.status, str(exc))
+    except webpush.SubscriptionError as exc:
+        db.session.rollback()
+        return _problem(400, str(exc))
     audit.record(db.session, events.MFA_ENROLLED, "Push device enrolled", request_origin(),
                  user_id=device.user_id)  # fmt: skip
     db.session.commit()
@@ -115,6 +121,8 @@ def respond(challenge_id: str) -> Response:
 def enroll_page(uid: str) -> Response:
     """The alternative to TOTP on the enrolment page: a ticket as a QR code and a link. Only
     for a user without factors (else the password alone could add a device)."""
+    if not registry.enabled("push"):
+        return error_page("Push is not available", "Go back and choose another way.", 400)
     step, page = mfa_step(uid)
     if step is None:
         assert page is not None
@@ -143,14 +151,19 @@ def enroll_page(uid: str) -> Response:
         ticket, uri = push.issue_ticket(db.session, svc.box, user.id, svc.config["ISSUER"])
         state["push_ticket"] = ticket
         keep(step)
-    svg = segno.make(uri, error="m").svg_inline(scale=4, title="QR code of the enrolment ticket")
+    svg = segno.make(uri, error="m").svg_inline(
+        scale=4, title=gettext("QR code of the enrolment ticket")
+    )
+    web = webpush.web_enrolment(svc.config["ISSUER"], uri)
     return _page("mfa_push_enroll.html", 200 if action != "check" else 409, uri=uri, qr_svg=svg,
-                 action=request.path, waiting=action == "check")  # fmt: skip
+                 action=request.path, waiting=action == "check", **web)  # fmt: skip
 
 
 @bp.route("/interaction/<uid>/mfa/push", methods=["GET", "POST"])
 def status(uid: str) -> Response:
     """Where the waiting page refreshes to (meta refresh, or its "check again" button)."""
+    if not registry.enabled("push"):  # switched off while waiting: never accepted
+        return redirect(f"/interaction/{uid}/mfa", code=303)
     step, page = mfa_step(uid)
     if step is None:
         assert page is not None
@@ -172,8 +185,8 @@ def status(uid: str) -> Response:
         state.pop(key, None)
     svc.shields.on_failure(user.email, ip)
     audit.record(db.session, events.MFA_FAILURE, f"Second factor failed (push {result})",
-                 request_origin(), user_id=user.id,
-                 client_id=step.request.client_id)  # fmt: skip
+                 request_origin(), user_id=user.id, client_id=step.request.client_id,
+                 details={"factor": "push"})  # fmt: skip
     keep(step)
     factors = mfa.factors(db.session, user.id)
     days = svc.config["MFA_REMEMBER_BROWSER_DAYS"]

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from idp.core import clock
 from idp.core.crypto import SecretBox, random_token
+from idp.i18n import N_, gettext
 from idp.mfa.models import Factor, OneTimeCode, RecoveryCode, RememberedBrowser
 from idp.stores import STORES
 
@@ -70,7 +71,7 @@ def start_totp(
         id="fac_" + random_token(12),
         user_id=user_id,
         kind="totp",
-        name="Authenticator app",
+        name=N_("Authenticator app"),
         secret=box.encrypt(seed.encode()),
         data={},
         confirmed=False,
@@ -78,7 +79,9 @@ def start_totp(
     )
     session.add(factor)
     uri = pyotp.TOTP(seed, interval=TOTP_STEP).provisioning_uri(name=label, issuer_name=issuer)
-    svg = segno.make(uri, error="m").svg_inline(scale=4, title="QR code of the authenticator key")
+    svg = segno.make(uri, error="m").svg_inline(
+        scale=4, title=gettext("QR code of the authenticator key")
+    )
     return TotpEnrolment(factor.id, seed, uri, svg)
 
 

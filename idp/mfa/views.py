@@ -18,16 +18,25 @@ from idp.core import clock
 from idp.core.crypto import random_token, sha256_hex
 from idp.extensions import db, services
 from idp.flows import cookies, pipeline
+from idp.flows import service as sessions
 from idp.flows.pages import error_page
 from idp.flows.state import save
 from idp.flows.step import Step
 from idp.flows.views import request_origin
+from idp.i18n import N_
 from idp.mfa import factors as registry
 from idp.mfa import flow
 from idp.mfa import service as mfa
+from idp.tenant.settings import setting
 
 bp = Blueprint("mfa", __name__)
-WRONG = "That code is not right. Try again."
+WRONG = N_("That code is not right. Try again.")
+
+
+@bp.app_context_processor
+def _factor_enabled() -> dict[str, object]:
+    """``factor_enabled(kind)`` for the templates: the enrolment pages offer only those."""
+    return {"factor_enabled": registry.enabled}
 
 
 def _page(template: str, status: int = 200, **ctx: object) -> Response:
@@ -74,6 +83,7 @@ def _challenge(step: Step, factors: list[Any], action: str) -> Response:
     user, decided = step.user, step.state.mfa
     assert user is not None and decided is not None
     ip = request_origin().ip or ""
+    factors = usable(step, factors)
     offered = registry.offers(db.session, user, factors)
     ceremony = step.state.ceremony
     remember_days = svc.config["MFA_REMEMBER_BROWSER_DAYS"]
@@ -111,15 +121,16 @@ def _challenge(step: Step, factors: list[Any], action: str) -> Response:
         if not blocked:
             svc.shields.on_failure(user.email, ip)
         audit.record(db.session, events.MFA_FAILURE, f"Second factor failed ({action[:16]})",
-                     request_origin(), user_id=user.id,
-                     client_id=step.request.client_id)  # fmt: skip
+                     request_origin(), user_id=user.id, client_id=step.request.client_id,
+                     details={"factor": action[:16]})  # fmt: skip
         keep(step)
         return _page("mfa_challenge.html", 401, **{**view, "error": WRONG})
     remember = bool(request.form.get("remember")) and bool(remember_days)
     return passed_step(step, action, remember)
 
 
-def _enrol(step: Step, action: str) -> Response:
+def _enrol(step: Step, action: str, error: str | None = None) -> Response:
+    """The enrolment page; ``error`` is why the last attempt (another route's) was refused."""
     svc = services()
     user, decided = step.user, step.state.mfa
     assert user is not None and decided is not None
@@ -127,6 +138,9 @@ def _enrol(step: Step, action: str) -> Response:
     if action == "continue" and decided.enrolled:
         # the kind enrolled in this login, whichever page's "continue" is posted (amr)
         return passed_step(step, decided.kind or "totp", remember=False)
+    if not registry.enabled("totp"):  # switched off: only the other kinds are offered
+        return _page("mfa_enroll.html", 200 if not action else 400, action=target, secret=None,
+                     error=error)  # fmt: skip
     if action == "enroll_totp":
         factor_id = request.form.get("factor_id", "")[:40]
         pending = next(
@@ -146,7 +160,7 @@ def _enrol(step: Step, action: str) -> Response:
             return _page("mfa_recovery_codes.html", codes=codes, action=target)
         svc.shields.on_failure(user.email, request_origin().ip or "")
         db.session.commit()
-    enrolment = mfa.start_totp(db.session, svc.box, user.id, user.email, svc.config["BRAND_NAME"])
+    enrolment = mfa.start_totp(db.session, svc.box, user.id, user.email, setting("BRAND_NAME"))
     db.session.commit()
     return _page(
         "mfa_enroll.html",
@@ -156,8 +170,15 @@ def _enrol(step: Step, action: str) -> Response:
         qr_svg=enrolment.qr_svg,
         factor_id=enrolment.factor_id,
         action=target,
-        error=WRONG if action == "enroll_totp" else None,
+        error=WRONG if action == "enroll_totp" else error,
     )
+
+
+def usable(step: Step, factors: list[Any]) -> list[Any]:
+    """The factors this MFA step may take: all but the credential a passkey login without
+    user verification already used (the same key twice is one factor, not two)."""
+    first = step.state.first_credential
+    return [f for f in factors if f.id != first] if first else factors
 
 
 def uid_of(step: Step) -> str:
@@ -186,13 +207,19 @@ def passed_step(step: Step, kind: str, remember: bool) -> Response:
     if not step.bound or session_row is None or user is None:  # checked by mfa_step; again
         return error_page("This sign-in cannot continue", "Go back to the application.", 400)
     svc.shields.on_success(user.email, request_origin().ip or "")
-    flow.complete(step.state, session_row, kind)
     # S-SS-03: a new session id at step-up; the cookie the password login set stops working.
     session_cookie = random_token(32)
-    session_row.id_hash = sha256_hex(session_cookie)
+    moved = sessions.rekey(db.session, session_row, sha256_hex(session_cookie),
+                           amr=flow.passed_amr(session_row, kind))  # fmt: skip
+    if moved is None:  # another tab finished this step (or a logout ended the session) first
+        return error_page("This sign-in cannot continue",
+                          "It was finished or ended in another window. Go back to the "
+                          "application.", 409)  # fmt: skip
+    step.session = session_row = moved
+    flow.settle(step.state)
     audit.record(db.session, events.MFA_SUCCESS, f"Second factor passed ({kind})",
-                 request_origin(), user_id=user.id,
-                 client_id=step.request.client_id)  # fmt: skip
+                 request_origin(), user_id=user.id, client_id=step.request.client_id,
+                 details={"factor": kind})  # fmt: skip
     step.set_cookies.append(
         (cookies.session(), session_cookie, session_row.expires_at - clock.now())
     )

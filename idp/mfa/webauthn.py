@@ -12,36 +12,25 @@ no counter at all (both zero, as synced passkeys do). Credentials live in ``mfa_
 
 from __future__ import annotations
 
+import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    CredentialDeviceType,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from idp.core import clock
 from idp.core.crypto import random_token
 from idp.flows.models import Interaction
 from idp.flows.state import LoginState, load, save
+from idp.i18n import N_
 from idp.identity.models import User
+from idp.mfa import attestation
 from idp.mfa.models import Factor
+
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
 
 KIND = "webauthn"
 CHALLENGE_TTL = 180  # seconds; the ceremony timeout below plus time to post the result
@@ -54,6 +43,15 @@ class WebAuthnError(ValueError):
     """A ceremony that must be refused; the message is for logs, never for the user."""
 
 
+class RegistrationRefused(WebAuthnError):
+    """The tenant's attestation policy refused the authenticator (idp.mfa.attestation);
+    ``message`` names why, for the person registering it."""
+
+    def __init__(self, refused: attestation.AttestationRefused) -> None:
+        super().__init__(str(refused))
+        self.reason, self.message = refused.reason, refused.message
+
+
 def relying_party(issuer: str) -> tuple[str, str]:
     """(RP ID, origin) of this issuer."""
     parts = urlsplit(issuer)
@@ -61,6 +59,8 @@ def relying_party(issuer: str) -> tuple[str, str]:
 
 
 def uv_requirement(setting: str) -> UserVerificationRequirement:
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     try:
         return UserVerificationRequirement(setting)
     except ValueError as exc:
@@ -79,6 +79,8 @@ def credentials(session: Session, user_id: str) -> list[Factor]:
 
 
 def _descriptor(factor: Factor) -> PublicKeyCredentialDescriptor:
+    from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
+
     transports = []
     for value in factor.data.get("transports") or []:
         try:
@@ -86,7 +88,7 @@ def _descriptor(factor: Factor) -> PublicKeyCredentialDescriptor:
         except ValueError:
             continue  # a transport newer than this library: the browser does without hints
     return PublicKeyCredentialDescriptor(
-        id=base64url_to_bytes(factor.data["credential_id"]), transports=transports or None
+        id=unb64(factor.data["credential_id"]), transports=transports or None
     )
 
 
@@ -94,7 +96,7 @@ def _descriptor(factor: Factor) -> PublicKeyCredentialDescriptor:
 def put_challenge(row: Interaction, state: LoginState, purpose: str, challenge: bytes) -> None:
     """Remember the one pending challenge of this interaction (a new one replaces it)."""
     state.ceremony[_KEY] = {
-        "challenge": bytes_to_base64url(challenge),
+        "challenge": b64(challenge),
         "purpose": purpose,
         "expires_at": min(clock.now() + CHALLENGE_TTL, row.expires_at),
     }
@@ -115,15 +117,26 @@ def take_challenge(
     save(row, state)
     if pending.get("purpose") != purpose or pending.get("expires_at", 0) <= clock.now():
         return None, state
-    return base64url_to_bytes(pending["challenge"]), state
+    return unb64(pending["challenge"]), state
 
 
 # -------------------------------------------------------------------------- registration
 def registration_options(
-    rp_id: str, rp_name: str, user: User, existing: list[Factor], uv: str
-) -> tuple[dict[str, Any], bytes]:
+    rp_id: str, rp_name: str, user: User, existing: list[Factor], uv: str,
+    resident: bool | None = None,
+) -> tuple[dict[str, Any], bytes]:  # fmt: skip
     """Options for navigator.credentials.create(). A discoverable credential is preferred,
-    so the same key can later sign in without a password (§5.4.6 residentKey)."""
+    so the same key can later sign in without a password (§5.4.6 residentKey); the account
+    page asks for one (a passkey: required) or not (a security key: discouraged)."""
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers.structs import (
+        AttestationConveyancePreference,
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+    )
+
+    resident_key = {None: ResidentKeyRequirement.PREFERRED, True: ResidentKeyRequirement.REQUIRED,
+                    False: ResidentKeyRequirement.DISCOURAGED}[resident]  # fmt: skip
     options = generate_registration_options(
         rp_id=rp_id,
         rp_name=rp_name,
@@ -132,10 +145,11 @@ def registration_options(
         user_display_name=user.email,
         timeout=TIMEOUT_MS,
         authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.PREFERRED,
+            resident_key=resident_key,
             user_verification=uv_requirement(uv),
         ),
         exclude_credentials=[_descriptor(f) for f in existing],
+        attestation=AttestationConveyancePreference(attestation.conveyance()),
     )
     return json.loads(options_to_json(options)), options.challenge
 
@@ -143,10 +157,21 @@ def registration_options(
 def verify_registration(
     credential: str, challenge: bytes, rp_id: str, origin: str, uv: str
 ) -> dict[str, Any]:
-    """Check an attestation (fmt "none" or self-attested; no attestation trust is asked for)
-    and return the ``Factor.data`` of the new credential."""
+    """Check an attestation and the tenant's attestation policy (idp.mfa.attestation: the
+    certificate chain to the claimed model's roots, then the policy's decision) and return the
+    ``Factor.data`` of the new credential. :class:`RegistrationRefused` when the policy
+    refuses the authenticator."""
+    from webauthn import verify_registration_response
+    from webauthn.helpers.exceptions import InvalidCertificateChain, WebAuthnException
+    from webauthn.helpers.structs import CredentialDeviceType, UserVerificationRequirement
+
     if len(credential) > MAX_CREDENTIAL_JSON:
         raise WebAuthnError("credential too large")
+    errors = (WebAuthnException, ValueError, TypeError, KeyError, AttributeError)
+    try:
+        claim = attestation.claim(credential)
+    except errors as exc:
+        raise WebAuthnError(str(exc)) from exc
     try:
         verified = verify_registration_response(
             credential=credential,
@@ -154,19 +179,51 @@ def verify_registration(
             expected_rp_id=rp_id,
             expected_origin=origin,
             require_user_verification=uv_requirement(uv) == UserVerificationRequirement.REQUIRED,
+            pem_root_certs_bytes_by_fmt=claim.roots(),
         )
         transports = json.loads(credential).get("response", {}).get("transports") or []
-    except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except errors as exc:
+        # py_webauthn wraps the chain's failure (InvalidCertificateChain) in its generic error:
+        # a certificate the claimed model's roots did not issue is the policy's refusal, named
+        if isinstance(exc.__context__, InvalidCertificateChain) and claim.roots() is not None:
+            raise RegistrationRefused(attestation.AttestationRefused("unknown", str(exc))) from exc
         raise WebAuthnError(str(exc)) from exc
+    try:
+        trust = claim.decide()
+    except attestation.AttestationRefused as exc:
+        raise RegistrationRefused(exc) from exc
     return {
-        "credential_id": bytes_to_base64url(verified.credential_id),
-        "public_key": bytes_to_base64url(verified.credential_public_key),
+        **trust,
+        "credential_id": b64(verified.credential_id),
+        "public_key": b64(verified.credential_public_key),
         "sign_count": verified.sign_count,
         "transports": [str(t)[:32] for t in transports if isinstance(t, str)][:8],
         "aaguid": verified.aaguid,
         "synced": verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
         "user_verified": verified.user_verified,
     }
+
+
+def b64(data: bytes) -> str:
+    """base64url without padding (py_webauthn's ``bytes_to_base64url``, which would import
+    the library for a one-liner)."""
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def unb64(text: str) -> bytes:
+    """The reverse, padding restored (py_webauthn's ``base64url_to_bytes``)."""
+    return base64.urlsafe_b64decode(f"{text}{'=' * (-len(text) % 4)}")
+
+
+def take_pending(session: Session, factor_id: str) -> bool:
+    """Spend a pending registration (the account page's, its challenge inside) by deleting
+    it: a conditional DELETE, so of two posts with one challenge exactly one goes on."""
+    result = session.execute(
+        delete(Factor).where(Factor.id == factor_id, Factor.kind == KIND,
+                             Factor.confirmed.is_(False)),
+        execution_options={"synchronize_session": False},
+    )  # fmt: skip
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def add_credential(session: Session, user_id: str, data: dict[str, Any]) -> Factor:
@@ -178,7 +235,7 @@ def add_credential(session: Session, user_id: str, data: dict[str, Any]) -> Fact
         id="fac_" + random_token(12),
         user_id=user_id,
         kind=KIND,
-        name="Passkey" if data.get("synced") else "Security key",
+        name=N_("Passkey") if data.get("synced") else N_("Security key"),
         data=data,
         confirmed=True,
         created_at=clock.now(),
@@ -193,6 +250,8 @@ def authentication_options(
 ) -> tuple[dict[str, Any], bytes]:
     """Options for navigator.credentials.get(): the user's credentials for a second factor,
     none (any discoverable credential for this RP) for a passwordless sign-in."""
+    from webauthn import generate_authentication_options, options_to_json
+
     options = generate_authentication_options(
         rp_id=rp_id,
         timeout=TIMEOUT_MS,
@@ -220,7 +279,7 @@ def user_handle(credential: str) -> str | None:
     if not isinstance(handle, str) or not handle or len(handle) > 128:
         return None
     try:
-        return base64url_to_bytes(handle).decode()
+        return unb64(handle).decode()
     except ValueError:
         return None
 
@@ -235,6 +294,10 @@ def verify_assertion(
 ) -> tuple[Factor, bool]:
     """Check an assertion by one of ``candidates``; move its sign count forward. Returns
     the factor and whether the user was verified."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers.exceptions import WebAuthnException
+    from webauthn.helpers.structs import CredentialDeviceType, UserVerificationRequirement
+
     parsed = _parse(credential)
     factor = next(
         (f for f in candidates if f.data.get("credential_id") == parsed.get("rawId")), None
@@ -247,7 +310,7 @@ def verify_assertion(
             expected_challenge=challenge,
             expected_rp_id=rp_id,
             expected_origin=origin,
-            credential_public_key=base64url_to_bytes(factor.data["public_key"]),
+            credential_public_key=unb64(factor.data["public_key"]),
             credential_current_sign_count=int(factor.data.get("sign_count") or 0),
             require_user_verification=uv_requirement(uv) == UserVerificationRequirement.REQUIRED,
         )

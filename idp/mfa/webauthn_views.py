@@ -21,16 +21,18 @@ from idp.flows.pages import error_page, expired_page
 from idp.flows.policy import database_refused
 from idp.flows.step import Step
 from idp.flows.views import request_origin
+from idp.i18n import N_
 from idp.identity import service as identity
 from idp.identity.models import User
 from idp.mfa import factors as registry
 from idp.mfa import service as mfa
 from idp.mfa import webauthn as wa
-from idp.mfa.views import enrolled, keep, mfa_step, passed_step
+from idp.mfa.views import _enrol, enrolled, keep, mfa_step, passed_step, usable
+from idp.tenant.settings import setting
 
 bp = Blueprint("webauthn", __name__)
-KEY_FAILED = "That security key or passkey was not accepted. Try again."
-PASSKEY_FAILED = "That passkey was not accepted. Try again, or sign in with your password."
+KEY_FAILED = N_("That security key or passkey was not accepted. Try again.")
+PASSKEY_FAILED = N_("That passkey was not accepted. Try again, or sign in with your password.")
 # A synced passkey is reported as "swk" (RFC 8176 §2); the MFA step records amr by factor kind.
 mfa.AMR.setdefault("passkey", "swk")
 
@@ -62,11 +64,16 @@ def _failed(user: User, client_id: str, what: str) -> None:
     if not svc.shields.is_blocked(user.email, ip):
         svc.shields.on_failure(user.email, ip)
     audit.record(db.session, events.MFA_FAILURE, f"Second factor failed ({what})",
-                 request_origin(), user_id=user.id, client_id=client_id)  # fmt: skip
+                 request_origin(), user_id=user.id, client_id=client_id,
+                 details={"factor": "webauthn"})  # fmt: skip
     db.session.commit()
 
 
 def _found(uid: str) -> tuple[Step, User] | None:
+    """The login at its MFA step, unless the tenant switched WebAuthn off (then every MFA
+    WebAuthn route refuses; passkey sign-in on the login page is a login method, not this)."""
+    if not registry.enabled(wa.KIND):
+        return None
     step, _page = mfa_step(uid)
     if step is None or step.user is None or step.row is None:
         return None
@@ -86,7 +93,7 @@ def register_options(uid: str) -> Response:
         return _json({"error": "already_enrolled"}, 403)
     rp_id, _origin = _rp()
     options, challenge = wa.registration_options(
-        rp_id, _config("BRAND_NAME"), user, [], _config("MFA_WEBAUTHN_USER_VERIFICATION")
+        rp_id, setting("BRAND_NAME"), user, [], _config("MFA_WEBAUTHN_USER_VERIFICATION")
     )
     wa.put_challenge(uid_row(step), step.state, "register", challenge)
     db.session.commit()
@@ -111,6 +118,16 @@ def register(uid: str) -> Response:
             _config("MFA_WEBAUTHN_USER_VERIFICATION"),
         )  # fmt: skip
         factor = wa.add_credential(db.session, user.id, data)
+    except wa.RegistrationRefused as refused:
+        # The tenant's attestation policy, not a guess: named to the person, not counted by
+        # the brute-force shield.
+        audit.record(db.session, events.MFA_FAILURE, "Security key refused by the attestation "
+                     "policy", request_origin(), user_id=user.id,
+                     client_id=step.request.client_id,
+                     details={"factor": "webauthn", "reason": refused.reason})  # fmt: skip
+        page = _enrol(step, "", error=refused.message)
+        page.status_code = 403
+        return page
     except wa.WebAuthnError:
         _failed(user, step.request.client_id, "webauthn enrolment")
         return redirect(f"/interaction/{uid}/mfa", code=303)
@@ -143,7 +160,7 @@ def challenge_options(uid: str) -> Response:
     if found is None:
         return _json({"error": "invalid_interaction"}, 400)
     step, user = found
-    creds = wa.credentials(db.session, user.id)
+    creds = usable(step, wa.credentials(db.session, user.id))
     if not creds:
         return _json({"error": "no_credential"}, 400)
     rp_id, _origin = _rp()
@@ -170,7 +187,8 @@ def challenge(uid: str) -> Response:
             raise wa.WebAuthnError("no pending challenge, or blocked")
         factor, _uv = wa.verify_assertion(
             request.form.get("credential", ""), pending, rp_id, origin,
-            _config("MFA_WEBAUTHN_USER_VERIFICATION"), wa.credentials(db.session, user.id),
+            _config("MFA_WEBAUTHN_USER_VERIFICATION"),
+            usable(step, wa.credentials(db.session, user.id)),
         )  # fmt: skip
     except wa.WebAuthnError:
         _failed(user, step.request.client_id, wa.KIND)
@@ -189,7 +207,7 @@ def _challenge_page(step: Step, user: User, error: str) -> Response:
     """The MFA page again, with the error (as the MFA page renders it)."""
     allowed = step.state.mfa is not None and step.state.mfa.allow_remember_browser
     days = services().config["MFA_REMEMBER_BROWSER_DAYS"]
-    offered = registry.offers(db.session, user, mfa.factors(db.session, user.id))
+    offered = registry.offers(db.session, user, usable(step, mfa.factors(db.session, user.id)))
     name, _, domain = user.email.partition("@")
     return _page(
         "mfa_challenge.html", 401, uid=uid_row(step).uid, partials=[k.partial for k in offered],
@@ -276,8 +294,10 @@ def passkey_login(uid: str) -> Response:
                  user_id=user.id, client_id=step.request.client_id)  # fmt: skip
     # Possession of the key, plus (with UV) something the user knows or is: multi-factor on
     # its own (RFC 8176 §2 "mfa"), so the MFA step is already satisfied.
+    # Without UV the key is one factor: the MFA step then offers the others (views.usable).
     amr = [wa.amr(factor), *(["mfa"] if verified else [])]
-    return pipeline.complete_login(step, user, amr)
+    first = None if verified else factor.id
+    return pipeline.complete_login(step, user, amr, first_credential=first)
 
 
 def _passkey_failed(step: Step, user: User | None) -> Response:
@@ -288,8 +308,8 @@ def _passkey_failed(step: Step, user: User | None) -> Response:
     if user is None or not svc.shields.is_blocked(user.email, ip):
         svc.shields.on_failure(user.email if user else "", ip)
     audit.record(db.session, events.LOGIN_FAILURE, "Passkey sign-in failed", origin_info,
-                 user_id=user.id if user else None,
-                 client_id=step.request.client_id)  # fmt: skip
+                 user_id=user.id if user else None, client_id=step.request.client_id,
+                 details={"reason": "passkey_failed"})  # fmt: skip
     db.session.commit()  # with the spent challenge
     return _page("login.html", 401, uid=uid_row(step).uid, email="", error=PASSKEY_FAILED,
                  app_name=step.client.name)  # fmt: skip

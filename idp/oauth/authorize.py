@@ -11,7 +11,7 @@ the browser-facing ``/authorize`` and the login pipeline live in ``idp.flows``, 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,12 +23,14 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from idp.extensions import db, services
+from idp.oauth import claims_request, request_source, response_mode
+from idp.oauth.device_models import DEVICE_GRANT
 from idp.oauth.grants import AuthenticatedUser
 from idp.oauth.models import ResourceServer
 from idp.oauth.server import authorization_server
 from idp.oauth.tokens import OIDC_SCOPES
 
-SUPPORTED_RESPONSE_MODES = ("query",)
+SUPPORTED_RESPONSE_MODES = ("query", response_mode.FORM_POST)
 # What we store must fit its column; the rest of the request is bounded by MAX_CONTENT_LENGTH.
 PARAM_LIMITS = {
     "nonce": 512,
@@ -60,6 +62,7 @@ SINGLE_VALUED_PARAMS = (
     "ui_locales",
     "request",
     "request_uri",
+    "claims",
 )
 INVALID_REQUEST_TITLE = "Invalid authorization request"
 
@@ -87,6 +90,9 @@ class AuthorizationRequest:
     prompts: tuple[str, ...]
     max_age: int | None
     hint_sub: str | None  # the subject of id_token_hint
+    # RFC 8628: the device authorization this login decides (idp.flows.device), set by
+    # /device, never by a parameter; the login ends in its approval, not in a code
+    device: str | None = None
 
     @property
     def state(self) -> str | None:
@@ -114,11 +120,18 @@ class Rejection:
     redirect_uri: str | None
     state: str | None
     title: str = INVALID_REQUEST_TITLE
+    # form_post when the request (its request object or pushed request, once resolved) asked
+    response_mode: str | None = None
 
 
-def redirect_with(redirect_uri: str, params: dict[str, str], code: int = 302) -> Response:
+def redirect_with(
+    redirect_uri: str, params: dict[str, str], code: int = 302, mode: str | None = None
+) -> Response:
+    """The response to ``redirect_uri``: in its query, or by ``form_post``."""
     params = {k: v for k, v in params.items() if v}
     params["iss"] = services().issuer.issuer
+    if mode == response_mode.FORM_POST:
+        return response_mode.form_post(redirect_uri, params)
     sep = "&" if "?" in redirect_uri else "?"
     resp = redirect(redirect_uri + sep + urlencode(params), code=code)
     resp.headers["Cache-Control"] = "no-store"
@@ -126,13 +139,19 @@ def redirect_with(redirect_uri: str, params: dict[str, str], code: int = 302) ->
 
 
 def error_redirect(
-    redirect_uri: str, error: str, description: str, state: str | None, code: int = 302
+    redirect_uri: str,
+    error: str,
+    description: str,
+    state: str | None,
+    code: int = 302,
+    mode: str | None = None,
 ) -> Response:
     """RFC 6749 §4.1.2.1 error response; 303 after a POST (OAuth 2.1 §7.5.3)."""
     return redirect_with(
         redirect_uri,
         {"error": error, "error_description": description, "state": state or ""},
         code,
+        mode,
     )
 
 
@@ -202,6 +221,10 @@ def _precheck(params: dict[str, str]) -> None:
     for name, limit in PARAM_LIMITS.items():
         if len(params.get(name, "")) > limit:
             raise AuthorizeError("invalid_request", f"{name} is longer than {limit} characters")
+    try:
+        claims_request.parse(params.get("claims"))  # OIDC Core §5.5
+    except claims_request.ClaimsError as err:
+        raise AuthorizeError("invalid_request", str(err)) from None
 
 
 def _trusted_redirect_uri(source: MultiDict[str, str]) -> str | None:
@@ -232,14 +255,33 @@ def _early(source: MultiDict[str, str], error: str, description: str) -> Rejecti
     )
 
 
-def validate(source: MultiDict[str, str], method: str) -> AuthorizationRequest | Rejection:
+def validate(
+    source: MultiDict[str, str], method: str, pushed: bool = False
+) -> AuthorizationRequest | Rejection:
     """Validate the request once: Authlib's checks, then ours. ``source`` is the query (GET)
-    or the form (POST)."""
+    or the form (POST), or the body of a pushed request (``pushed``, RFC 9126 §2.1); a request
+    object or a pushed request's ``request_uri`` stands for its parameters (RFC 9101 §6.3)."""
+    resolved = request_source.resolve(source, pushed)
+    if isinstance(resolved, tuple):
+        return _with_mode(_early(source, *resolved), source)
+    checked = _validate_resolved(resolved, method)
+    return _with_mode(checked, resolved) if isinstance(checked, Rejection) else checked
+
+
+def _with_mode(rejection: Rejection, source: MultiDict[str, str]) -> Rejection:
+    """The response mode of an error (form_post only to a validated redirect URI), from the
+    parameters that stand for the request (RFC 9101 §6.3: a request object's, not the query's)."""
+    return replace(rejection, response_mode=response_mode.requested(source))
+
+
+def _validate_resolved(
+    source: MultiDict[str, str], method: str
+) -> AuthorizationRequest | Rejection:
     params = request_params(source)
     if params.get("response_mode", "query") not in SUPPORTED_RESPONSE_MODES:
         return Rejection(
             "invalid_request",
-            "Only response_mode=query is supported.",
+            "Only response_mode=query or form_post is supported.",
             None,
             None,
             "Unsupported response mode",
@@ -266,6 +308,8 @@ def validate(source: MultiDict[str, str], method: str) -> AuthorizationRequest |
     try:
         _precheck(params)
         max_age, hint_sub = _parse_max_age(params), _hint_subject(params)
+        # OIDC Core §5.5.1: a sub value asked for binds the login as id_token_hint does
+        hint_sub = hint_sub or claims_request.subject_value(params)
         scope, audience = narrow_scope(params)
     except AuthorizeError as err:
         return Rejection(err.error, err.description, redirect_uri, params.get("state"))
@@ -289,6 +333,8 @@ def _oauth2_request(params: dict[str, str], method: str) -> OAuth2Request:
 
 
 def _allows(client: Any, req: AuthorizationRequest) -> bool:
+    if req.device is not None:  # no redirect URI: the client must still allow the grant
+        return bool(client.check_grant_type(DEVICE_GRANT))
     return bool(
         client.check_redirect_uri(req.redirect_uri)
         and client.check_response_type("code")

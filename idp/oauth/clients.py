@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
@@ -19,16 +20,23 @@ from sqlalchemy.orm import Session
 
 from idp.connections.service import client_connections
 from idp.core.crypto import SecretBox
+from idp.core.versions import CLIENTS, Versions
+from idp.oauth.device_models import DEVICE_GRANT
 from idp.oauth.models import Client, ClientGrant
+from idp.oauth.subjects import sector_of
 
 APP_TYPES = ("regular_web", "spa", "native", "m2m")
 PUBLIC_TYPES = ("spa", "native")
+# RFC 8693, opt-in
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN
+# What each type may be allowed; a new client gets its type's list without the opt-in ones.
 GRANT_TYPES_BY_APP = {
-    "regular_web": ["authorization_code", "refresh_token"],
+    "regular_web": ["authorization_code", "refresh_token", TOKEN_EXCHANGE, DEVICE_GRANT],
     "spa": ["authorization_code", "refresh_token"],
-    "native": ["authorization_code", "refresh_token"],
-    "m2m": ["client_credentials"],
+    "native": ["authorization_code", "refresh_token", DEVICE_GRANT],
+    "m2m": ["client_credentials", TOKEN_EXCHANGE],
 }
+OPT_IN_GRANT_TYPES = (TOKEN_EXCHANGE, DEVICE_GRANT)  # DEVICE_GRANT: RFC 8628 (idp.oauth.device)
 _LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
 
 
@@ -67,6 +75,17 @@ class ClientInfo(ClientMixin):
     # names of the connections enabled for this app, in login-page order (cached with it, so
     # a login reads no more than the client)
     connections: tuple[str, ...] = ()
+    initiate_login_uri: str | None = None  # OIDC Core §4 (third-party initiated login)
+    subject_type: str = "public"  # OIDC Core §8 (idp.oauth.subjects)
+    sector: str | None = None  # the pairwise sector identifier, a host (§8.1)
+    # RFC 7523 / RFC 9101 keys (idp.oauth.client_keys) and client_secret_jwt's secret
+    jwks: dict[str, Any] | None = field(default=None, compare=False)
+    jwks_uri: str | None = None
+    token_endpoint_auth_signing_alg: str | None = None
+    secret_encrypted: bytes | None = field(default=None, repr=False)
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request has a proof
+    id_token_signed_response_alg: str | None = None  # OIDC Registration §2; None: RS256
 
     @property
     def is_public(self) -> bool:
@@ -106,32 +125,61 @@ class ClientInfo(ClientMixin):
 
 
 class ClientDirectory:
-    """Looks clients up, caching each snapshot for ``ttl`` seconds in this worker."""
+    """Looks clients up, caching each snapshot for ``ttl`` seconds in this worker, or until
+    the ``clients`` version moves (a change committed by any worker or instance,
+    :mod:`idp.core.versions`)."""
 
-    def __init__(self, box: SecretBox, ttl: float, session: Callable[[], Session]) -> None:
+    def __init__(
+        self, box: SecretBox, ttl: float, session: Callable[[], Session],
+        builtins: dict[str, ClientInfo] | None = None, versions: Versions | None = None,
+    ) -> None:  # fmt: skip
+        self._builtins = dict(builtins or {})  # idp's own clients (the console), never stored
         self._session = session
         self._box = box
         self._ttl = ttl
         self._cache: dict[str, tuple[float, ClientInfo | None]] = {}
         self._lock = threading.Lock()
+        self._versions = versions
+        self._seen = versions.current(CLIENTS) if versions else ""
+        # moves with every clear: a snapshot loaded across a clear is not stored (it may
+        # predate the change that caused the clear, and would outlive it for a whole ttl)
+        self._generation = 0
 
     def get(self, client_id: str) -> ClientInfo | None:
         if not client_id or len(client_id) > 64:
             return None
+        if client_id in self._builtins:
+            return self._builtins[client_id]
+        if self._versions is not None:
+            # read before any load: a change committed meanwhile moves it again (a reload)
+            version = self._versions.current(CLIENTS)
+            if version != self._seen:
+                with self._lock:
+                    self._cache.clear()
+                    self._generation += 1
+                    self._seen = version
         now = time.monotonic()
         hit = self._cache.get(client_id)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
+        generation = self._generation
         info = self._load(self._session(), client_id)
         with self._lock:
+            if generation != self._generation:
+                return info  # a change was seen meanwhile: this copy is for this request only
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[client_id] = (now, info)
         return info
 
     def invalidate(self) -> None:
+        """A client or grant changed (after the commit): this worker reloads at once, the
+        others at their next version check."""
         with self._lock:
             self._cache.clear()
+            self._generation += 1
+        if self._versions is not None:
+            self._versions.bump(CLIENTS)
 
     def _load(self, session: Session, client_id: str) -> ClientInfo | None:
         row = session.get(Client, client_id)
@@ -155,4 +203,14 @@ class ClientDirectory:
             box=self._box,
             client_grants=grants,
             connections=client_connections(session, client_id),
+            initiate_login_uri=row.initiate_login_uri,
+            subject_type=row.subject_type or "public",
+            sector=sector_of(row.redirect_uris, row.sector_identifier_uri),
+            jwks=row.jwks,
+            jwks_uri=row.jwks_uri,
+            token_endpoint_auth_signing_alg=row.token_endpoint_auth_signing_alg,
+            secret_encrypted=row.secret_encrypted,
+            require_pushed_authorization_requests=row.require_pushed_authorization_requests,
+            dpop_bound_access_tokens=row.dpop_bound_access_tokens,
+            id_token_signed_response_alg=row.id_token_signed_response_alg,
         )

@@ -13,7 +13,9 @@ from sqlalchemy import select
 from idp.core import clock
 from idp.core.crypto import sha256_hex
 from idp.extensions import db, services
+from idp.oauth.grants import CONFIDENTIAL_AUTH_METHODS, USER_GRANT_AUTH_METHODS
 from idp.oauth.models import AccessTokenRecord, RefreshToken
+from idp.oauth.subjects import subject_for
 from idp.oauth.tokens import revoke_grant
 
 
@@ -102,7 +104,7 @@ def _check_params(request: Any, client: Any) -> None:
 
 
 class Revocation(RevocationEndpoint):
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    CLIENT_AUTH_METHODS = USER_GRANT_AUTH_METHODS
 
     def check_params(self, request: Any, client: Any) -> None:
         _check_params(request, client)
@@ -138,7 +140,7 @@ class Introspection(IntrospectionEndpoint):
     """Policy (RFC 7662 §4): confidential clients only; a client may introspect its own tokens
     and tokens whose audience is an API it holds a client grant for."""
 
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
     def check_params(self, request: Any, client: Any) -> None:
         _check_params(request, client)
@@ -163,7 +165,7 @@ class Introspection(IntrospectionEndpoint):
                 "active": True,
                 "token_type": "refresh_token",
                 "client_id": row.client_id,
-                "sub": row.user_id,
+                "sub": subject_for(row.client_id, row.user_id),
                 "scope": row.scope,
                 "exp": min(row.expires_at, row.family_expires_at),
                 "iat": row.created_at,
@@ -171,8 +173,9 @@ class Introspection(IntrospectionEndpoint):
             }
         assert token.claims is not None
         claims = token.claims
-        body = {"active": True, "token_type": "Bearer"}
-        for key in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti"):
+        # RFC 9449 §6.2: a DPoP-bound token answers with its cnf and token_type DPoP
+        body = {"active": True, "token_type": "DPoP" if "cnf" in claims else "Bearer"}
+        for key in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "cnf"):
             if key in claims:
                 body[key] = claims[key]
         return body

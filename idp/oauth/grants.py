@@ -24,12 +24,21 @@ from idp.core import clock
 from idp.core.crypto import random_token, sha256_hex
 from idp.extensions import db, services
 from idp.identity.models import User
+from idp.oauth import dpop_http
 from idp.oauth.models import AuthorizationCode, RefreshToken
 from idp.oauth.token_reuse import ReusableToken
 from idp.oauth.tokens import GrantContext, lock_family, revoke_grant
 from idp.stores import STORES
 
-USER_GRANT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+# Each client authenticates with its registered method (ClientInfo.check_endpoint_auth_method);
+# the JWT methods are RFC 7523's (idp.oauth.client_jwt).
+CONFIDENTIAL_AUTH_METHODS = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "client_secret_jwt",
+]
+USER_GRANT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
 # Hooks that extensions registered at init_app (idp.actions.grants) run on; the grants stay
 # free of what runs there, as Authlib's own extensions keep PKCE out of the code grant.
 REFRESH_HOOK = "before_refresh_token_rotation"
@@ -71,6 +80,8 @@ class AuthenticatedUser:
     audience: str | None
     acr: str | None = None
     action_effects: dict[str, Any] | None = None
+    # the claims requested by name (OIDC Core §5.5): {"id_token": [...], "userinfo": [...]}
+    claims: dict[str, list[str]] | None = None
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -111,6 +122,8 @@ def _grant_context(row: AuthorizationCode | RefreshToken, grant_id: str) -> Gran
         sid=row.sid,
         family_expires_at=getattr(row, "family_expires_at", None),
         action_effects=getattr(row, "action_effects", None),
+        dpop_jkt=getattr(row, "dpop_jkt", None),  # RFC 9449 §5: the refresh token's binding
+        claims=row.claims,
     )
 
 
@@ -121,12 +134,18 @@ def _issue(
     nonce: str | None,
     refresh: bool,
     parent_id: str | None,
+    client: Any,
 ) -> dict[str, Any]:
+    """A user grant's tokens (code, refresh, device): a DPoP proof binds the access token (RFC
+    9449 §6.1) and a public client's new refresh family (§5); a rotation keeps its binding."""
     svc = services()
     session = db.session
-    token = svc.issuer.user_access_token(session, ctx, scope)
+    if parent_id is None:
+        ctx = replace(ctx, dpop_jkt=dpop_http.refresh_binding(client))
+    token = svc.issuer.user_access_token(session, ctx, scope, jkt=dpop_http.proof_jkt())
     if "openid" in scope.split():
-        token["id_token"] = svc.issuer.id_token(ctx, user, token["access_token"], nonce)
+        alg = getattr(client, "id_token_signed_response_alg", None)  # OIDC Registration §2
+        token["id_token"] = svc.issuer.id_token(ctx, user, token["access_token"], nonce, alg)
     if refresh:
         token["refresh_token"] = svc.issuer.refresh_token(session, ctx, parent_id)
     return token
@@ -152,12 +171,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 nonce=data.get("nonce") or None,
                 code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
+                dpop_jkt=dpop_http.code_binding(data.get("dpop_jkt")),  # RFC 9449 §10
                 auth_time=who.auth_time,
                 amr=who.amr,
                 acr=who.acr,
                 sid=who.sid,
                 include_auth_time=True,
                 action_effects=who.action_effects,
+                claims=who.claims,
                 created_at=now,
                 expires_at=now + services().config["AUTH_CODE_TTL"],
             ),
@@ -203,11 +224,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         user = self.authenticate_user(code)
         if user is None:
             raise InvalidGrantError("The user of this code no longer exists.")
+        if user.blocked:  # blocked between the login and the code's redemption
+            raise InvalidGrantError("user is blocked")
+        dpop_http.check_code_binding(code.dpop_jkt)
         ctx = _grant_context(code, code.grant_id)
-        refresh = self.request.client.check_grant_type("refresh_token") and (
+        client = self.request.client
+        refresh = client.check_grant_type("refresh_token") and (
             "offline_access" in code.scope.split()
         )
-        token = _issue(ctx, user, code.scope, code.nonce, refresh, None)
+        token = _issue(ctx, user, code.scope, code.nonce, refresh, None, client)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
@@ -276,14 +301,17 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         user = self.authenticate_user(ref)
         if user is None:
             raise InvalidGrantError("The user of this token no longer exists.")
+        if user.blocked:  # Auth0: refused while blocked, the token kept for after the block
+            raise InvalidGrantError("user is blocked")
         scope = self.request.payload.scope or row.scope
+        dpop_http.check_refresh_binding(row.dpop_jkt)
         # The hooks (the post-login chain) run before the rotation's transaction opens (no
         # write lock is held while actions run); a refusal leaves the refresh token as it was.
         hooked = RefreshContext(user, self.request.client, row, scope)
         self.execute_hook(REFRESH_HOOK, hooked)
         self._rotate(row)
         ctx = replace(_grant_context(row, row.family_id), action_effects=hooked.action_effects)
-        token = _issue(ctx, user, scope, None, True, row.id)
+        token = _issue(ctx, user, scope, None, True, row.id, self.request.client)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
@@ -294,7 +322,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     ``jti`` is recorded only if it is ever revoked.
     """
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
@@ -326,7 +354,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         client = self.request.client
         hooked = ExchangeContext(client, self.request.audience, self.request.granted_scope)
         self.execute_hook(CLIENT_CREDENTIALS_HOOK, hooked)
-        if not hooked.reusable:
+        if not hooked.reusable or dpop_http.proof_jkt():  # a bound token is this key's only
             return self._token(svc, client, hooked.claims)
         key = (client.client_id, self.request.audience, self.request.granted_scope)
         reused = svc.token_reuse.get(key)
@@ -351,17 +379,19 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def _token(
         self, svc: Any, client: Any, claims: dict[str, Any]
     ) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
-        """A token signed for this request only, with the hooks' claims."""
+        """A token signed for this request only, with the hooks' claims (and RFC 9449 §6.1's
+        ``cnf`` when the request carried a DPoP proof)."""
+        jkt = dpop_http.proof_jkt()
         access_token, _jti, _exp = svc.issuer.access_token(
             client_id=client.client_id,
             sub=client.client_id,
             audience=self.request.audience,
             scope=self.request.granted_scope,
-            extra=claims,
+            extra=claims | dpop_http.bound_claims(jkt),
         )
         body: dict[str, Any] = {
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": dpop_http.token_type(jkt),
             "expires_in": svc.issuer.access_ttl,
         }
         if self.request.granted_scope:

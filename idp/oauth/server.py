@@ -12,7 +12,14 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from flask import Flask, current_app
 
+from idp.backchannel import service as _backchannel  # noqa: F401 - its discovery metadata
 from idp.extensions import services
+from idp.oauth import (
+    dpop_http,
+    pairwise,  # noqa: F401 - its discovery metadata (subject types)
+)
+from idp.oauth.client_jwt import init_app as init_client_jwt
+from idp.oauth.device import DeviceEndpoint, DeviceGrant
 from idp.oauth.endpoints import Introspection, Revocation
 from idp.oauth.grants import (
     AuthorizationCodeGrant,
@@ -59,6 +66,17 @@ class IdpAuthorizationServer(AuthorizationServer):
             return request
         return super().create_oauth2_request(request)
 
+    def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Any:
+        """Every token grant authenticates its client here (Authlib's
+        ``authenticate_token_endpoint_client``, endpoint ``token``; the other endpoints pass
+        their own names): the one place where the token endpoint applies RFC 9449 §5.2's
+        per-client requirement, for every grant it serves, before the grant reads its
+        credential. The proof itself was checked before any grant ran (``dpop_http``)."""
+        client = super().authenticate_client(request, methods, endpoint)
+        if endpoint == "token":
+            dpop_http.check_client_requirement(client)
+        return client
+
     def extend_grant(self, grant_cls: type, extension: Any) -> None:
         """Add an extension (``extension(grant)`` on each new grant) to a registered grant,
         from a module the protocol layer does not import (idp.actions.grants)."""
@@ -72,10 +90,16 @@ class IdpAuthorizationServer(AuthorizationServer):
 def init_app(app: Flask) -> AuthorizationServer:
     server = IdpAuthorizationServer()
     server.init_app(app, query_client=_query_client, save_token=_save_token)
+    dpop_http.init_app(app)
     server.register_client_auth_method("client_secret_basic", _client_secret_basic)
-    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
+    init_client_jwt(server)  # private_key_jwt, client_secret_jwt (RFC 7523, OIDC Core §9)
+    server.register_grant(
+        AuthorizationCodeGrant, [S256CodeChallenge(required=True), dpop_http.DPoPJktParameter()]
+    )
     server.register_grant(RefreshTokenGrant, [])
     server.register_grant(ClientCredentialsGrant, [])
+    server.register_grant(DeviceGrant, [])  # RFC 8628; answers only when enabled
+    server.register_endpoint(DeviceEndpoint)
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     app.extensions["idp.authorization"] = server

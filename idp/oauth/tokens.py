@@ -20,6 +20,7 @@ from idp.identity import profile
 from idp.identity.models import User
 from idp.keys.service import KeyRing
 from idp.oauth.models import AccessTokenRecord, RefreshToken
+from idp.oauth.subjects import subject_for
 from idp.stores import STORES
 
 OIDC_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
@@ -42,6 +43,10 @@ class GrantContext:
     # What the post-login chain decided (idp.actions): {"id": claims, "at": claims,
     # "add": scopes, "remove": scopes}. Reserved claims never get here (commands.py).
     action_effects: dict[str, Any] | None = None
+    # RFC 9449 §5: the DPoP key (JWK thumbprint) a public client's refresh tokens are bound to
+    dpop_jkt: str | None = None
+    # The claims requested by name (OIDC Core §5.5, idp.oauth.claims_request), per member.
+    claims: dict[str, list[str]] | None = None
 
 
 def adjust_scope(scope: str, effects: dict[str, Any] | None) -> str:
@@ -59,11 +64,20 @@ def half_hash(value: str) -> str:
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
 
 
-def user_claims(user: User, scope: str) -> dict[str, Any]:
-    """Claims released for ``scope`` (OIDC Core §5.4); ``sub`` always, absent claims never
-    (not as ``null``). idp always issues an access token for the userinfo endpoint with an
-    ID token, so these claims are served at ``/userinfo`` only, never in the ID token."""
-    return {"sub": user.id} | profile.released(user, set(scope.split()))
+def user_claims(user: User, scope: str, requested: list[str] | None = None) -> dict[str, Any]:
+    """Claims released for ``scope`` (OIDC Core §5.4) and, in addition, those requested for
+    userinfo by name (§5.5); ``sub`` always, absent claims never (not as ``null``). idp always
+    issues an access token for the userinfo endpoint with an ID token, so scope claims are
+    served at ``/userinfo`` only; the ID token has those the ``claims`` parameter asks for."""
+    return {"sub": user.id} | profile.released(user, set(scope.split())) | released(user, requested)
+
+
+def released(user: User, names: list[str] | None) -> dict[str, Any]:
+    """The standard claims named in ``names`` that ``user`` has (absent ones left out)."""
+    if not names:
+        return {}
+    have = profile.standard_claims(user)
+    return {name: have[name] for name in names if name in have}
 
 
 class TokenIssuer:
@@ -104,9 +118,12 @@ class TokenIssuer:
             claims.update(extra)
         return self.keys.sign(claims, typ="at+jwt"), jti, exp
 
-    def user_access_token(self, session: Session, ctx: GrantContext, scope: str) -> dict[str, Any]:
+    def user_access_token(
+        self, session: Session, ctx: GrantContext, scope: str, jkt: str | None = None
+    ) -> dict[str, Any]:
         """Access token for a user grant; its ``jti`` is recorded under the grant id so that
-        code replay, refresh reuse and revocation can switch the whole grant off."""
+        code replay, refresh reuse and revocation can switch the whole grant off. With ``jkt``
+        it is DPoP-bound: ``cnf.jkt`` and ``token_type`` DPoP (RFC 9449 §5, §6.1)."""
         aud: str | list[str]
         if ctx.audience and "openid" in scope.split():
             aud = [ctx.audience, self.userinfo_audience]
@@ -120,8 +137,14 @@ class TokenIssuer:
         extra["auth_time"] = ctx.auth_time
         if ctx.acr:
             extra["acr"] = ctx.acr
+        if jkt:
+            extra["cnf"] = {"jkt": jkt}
         token, jti, exp = self.access_token(
-            client_id=ctx.client_id, sub=ctx.user_id, audience=aud, scope=scope, extra=extra
+            client_id=ctx.client_id,
+            sub=subject_for(ctx.client_id, ctx.user_id),
+            audience=aud,
+            scope=scope,
+            extra=extra,
         )
         STORES.access_tokens.insert(
             session,
@@ -132,23 +155,29 @@ class TokenIssuer:
                 user_id=ctx.user_id,
                 expires_at=exp,
                 revoked=False,
+                claims=(ctx.claims or {}).get("userinfo") or None,  # what userinfo adds
             ),
         )
         return {
             "access_token": token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if jkt else "Bearer",
             "expires_in": self.access_ttl,
             "scope": scope,
         }
 
-    def id_token(self, ctx: GrantContext, user: User, access_token: str, nonce: str | None) -> str:
+    def id_token(
+        self, ctx: GrantContext, user: User, access_token: str, nonce: str | None,
+        registered_alg: str | None = None,
+    ) -> str:  # fmt: skip
         """OIDC Core §2 / §3.1.3.6. ``auth_time`` is the real authentication time (never
-        issuance time) and is always present; profile claims go to userinfo (§5.4)."""
+        issuance time) and is always present; profile claims go to userinfo (§5.4). Signed
+        with the client's ``id_token_signed_response_alg`` (``registered_alg``), else RS256
+        (OIDC Registration §2), whatever the tenant's access tokens use."""
         now = clock.now()
         claims: dict[str, Any] = dict((ctx.action_effects or {}).get("id", {}))
         claims |= {
             "iss": self.issuer,
-            "sub": user.id,
+            "sub": subject_for(ctx.client_id, user.id),  # pairwise clients' own (§8)
             "aud": ctx.client_id,
             "exp": now + self.id_ttl,
             "iat": now,
@@ -156,6 +185,8 @@ class TokenIssuer:
             # RS256 and ES256 both hash with SHA-256, so one half-hash serves both.
             "at_hash": half_hash(access_token),
         }
+        # claims requested for the ID token by name (§5.5), that the user has
+        claims = released(user, (ctx.claims or {}).get("id_token")) | claims
         if nonce:
             claims["nonce"] = nonce
         if ctx.sid:
@@ -164,7 +195,7 @@ class TokenIssuer:
             claims["acr"] = ctx.acr
         if ctx.amr:
             claims["amr"] = list(ctx.amr)
-        return self.keys.sign(claims)
+        return self.keys.sign(claims, alg=self.keys.id_token_alg(registered_alg))
 
     def refresh_token(
         self, session: Session, ctx: GrantContext, parent_id: str | None = None
@@ -187,6 +218,8 @@ class TokenIssuer:
                 amr=list(ctx.amr),
                 acr=ctx.acr,
                 sid=ctx.sid,
+                claims=ctx.claims,
+                dpop_jkt=ctx.dpop_jkt,
                 status="active",
                 created_at=now,
                 expires_at=min(now + self.refresh_idle_ttl, family_expires),

@@ -9,13 +9,17 @@ from flask import Blueprint, jsonify, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from idp.core.crypto import sha256_hex
 from idp.core.net import client_ip
 from idp.extensions import csrf, db, services
 from idp.identity.models import User
-from idp.identity.profile import STANDARD_CLAIMS
+from idp.keys.service import jwks_max_age
+from idp.oauth import dpop_http
+from idp.oauth.discovery import discovery_document
 from idp.oauth.endpoints import access_token_revoked, verify_access_token
+from idp.oauth.models import AccessTokenRecord
 from idp.oauth.server import authorization_server
-from idp.oauth.tokens import OIDC_SCOPES, user_claims
+from idp.oauth.tokens import user_claims
 
 bp = Blueprint("oauth", __name__)
 csrf.exempt(bp)  # OAuth endpoints authenticate clients, not browser sessions
@@ -33,9 +37,12 @@ _SINGLE_VALUED = (
     "scope",
     "client_id",
     "client_secret",
+    "client_assertion",
+    "client_assertion_type",
     "audience",
     "token",
     "token_type_hint",
+    "device_code",
 )
 
 
@@ -45,8 +52,10 @@ def _cors(resp: Response) -> Response:
         resp.headers["Access-Control-Allow-Origin"] = "*"
         if request.method == "OPTIONS":
             resp.headers["Access-Control-Allow-Methods"] = "GET, POST"
-            resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, DPoP"
             resp.headers["Access-Control-Max-Age"] = "600"
+        else:  # RFC 9449 §8, §7.1: a browser client must be able to read these
+            resp.headers["Access-Control-Expose-Headers"] = "DPoP-Nonce, WWW-Authenticate"
     return resp
 
 
@@ -66,7 +75,9 @@ def _form_problem() -> Response | None:
     for key in _SINGLE_VALUED:
         if len(form.getlist(key)) > 1:
             return _oauth_error("invalid_request", f"Parameter {key!r} is repeated.")
-    if request.authorization is not None and form.get("client_secret"):
+    presented = [request.authorization is not None, bool(form.get("client_secret")),
+                 bool(form.get("client_assertion"))]  # fmt: skip
+    if sum(presented) > 1:
         return _oauth_error("invalid_request", "Use one client authentication method only.")
     return None
 
@@ -105,7 +116,10 @@ def token() -> Response:
     if not request.form.get("grant_type"):
         return _oauth_error("invalid_request", "Missing 'grant_type'.")
     services().keys.refresh()
-    return _finish(authorization_server().create_token_response())
+    problem = dpop_http.token_request_problem()  # RFC 9449 §5, before any grant runs
+    if problem is not None:
+        return problem
+    return dpop_http.add_nonce(_finish(authorization_server().create_token_response()))
 
 
 @bp.route("/oauth/revoke", methods=["POST"])
@@ -136,93 +150,43 @@ def _bearer_challenge(error: str | None = None, status: int = 401) -> Response:
     return resp
 
 
-def _presented_token() -> str | None:
-    """RFC 6750 §2.1 header, or §2.2 form body on POST; never the query (OAuth 2.1 §5.1)."""
-    auth = request.headers.get("Authorization", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip()
-    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-        return request.form.get("access_token")
-    return None
+def _live_claims(token: str) -> dict[str, Any] | None:
+    """Claims of a valid access token of ours that is not revoked."""
+    claims = verify_access_token(token)
+    if claims is None or access_token_revoked(str(claims["jti"])):
+        return None
+    return claims
+
+
+def local_user(claims: dict[str, Any]) -> str:
+    """The local user id behind a verified access token's claims: its record's (a pairwise
+    ``sub`` cannot be reversed), else the ``sub`` itself (a public client's)."""
+    record = db.session.get(AccessTokenRecord, str(claims.get("jti", "")))
+    if record is not None and record.user_id:
+        return record.user_id
+    return str(claims["sub"])
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo() -> Response:
-    """OIDC Core §5.3."""
-    raw = _presented_token()
-    if not raw:
-        return _bearer_challenge()
-    claims = verify_access_token(raw)
-    if claims is None or access_token_revoked(str(claims["jti"])):
-        return _bearer_challenge("invalid_token")
+    """OIDC Core §5.3, with a Bearer token (RFC 6750) or a DPoP-bound one (RFC 9449 §7)."""
+    claims, refusal = dpop_http.resource_claims(_live_claims)
+    if claims is None:
+        return refusal or _bearer_challenge()
     aud = claims.get("aud")
     audiences = aud if isinstance(aud, list) else [aud]
     scope = str(claims.get("scope", ""))
     if services().issuer.userinfo_audience not in audiences or "openid" not in scope.split():
         return _bearer_challenge("insufficient_scope", 403)
-    user = db.session.get(User, claims["sub"])
+    user = db.session.get(User, local_user(claims))
     if user is None:
         return _bearer_challenge("invalid_token")
-    resp = jsonify(user_claims(user, scope))
+    record = db.session.get(AccessTokenRecord, str(claims["jti"]))  # read by the check above
+    requested = record.claims if record is not None else None  # OIDC Core §5.5
+    # the access token's sub: the client's pairwise one where it has one (OIDC Core §5.3.2)
+    resp = jsonify(user_claims(user, scope, requested) | {"sub": claims["sub"]})
     resp.headers.update(NO_STORE)
-    return resp
-
-
-def discovery_document() -> dict[str, Any]:
-    svc = services()
-    iss = svc.issuer.issuer
-    return {
-        "issuer": iss,
-        "authorization_endpoint": f"{iss}/authorize",
-        "token_endpoint": f"{iss}/oauth/token",
-        "userinfo_endpoint": f"{iss}/userinfo",
-        "jwks_uri": f"{iss}/.well-known/jwks.json",
-        "revocation_endpoint": f"{iss}/oauth/revoke",
-        "introspection_endpoint": f"{iss}/oauth/introspect",
-        "end_session_endpoint": f"{iss}/oidc/logout",
-        "scopes_supported": list(OIDC_SCOPES),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": svc.keys.algorithms,
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
-        "revocation_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
-        "introspection_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-        ],
-        "code_challenge_methods_supported": ["S256"],
-        "claims_supported": [
-            "sub",
-            "iss",
-            "aud",
-            "exp",
-            "iat",
-            "auth_time",
-            "nonce",
-            "sid",
-            "acr",
-            "amr",
-            "at_hash",
-            # OIDC Core §5.1, released at /userinfo by scope (§5.4)
-            *STANDARD_CLAIMS,
-        ],
-        "claims_parameter_supported": False,
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
-        "authorization_response_iss_parameter_supported": True,
-        "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
-    }
+    return dpop_http.add_nonce(resp)
 
 
 @bp.route("/.well-known/openid-configuration")
@@ -244,8 +208,10 @@ def oauth_metadata() -> Response:
 def jwks() -> Response:
     svc = services()
     svc.keys.refresh()
-    resp = Response(svc.keys.jwks_json, mimetype="application/json")
-    # Short enough that a rotated-in key is seen well before it signs anything relied upon.
-    resp.headers["Cache-Control"] = "public, max-age=300"
+    body = svc.keys.jwks_json
+    resp = Response(body, mimetype="application/json")
+    # Short enough that a rotated-in key is seen before it signs (idp.keys.service).
+    resp.headers["Cache-Control"] = f"public, max-age={jwks_max_age(svc.config)}"
     resp.headers["Access-Control-Allow-Origin"] = "*"
-    return resp
+    resp.set_etag(sha256_hex(body)[:32])
+    return resp.make_conditional(request)

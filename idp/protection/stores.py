@@ -3,6 +3,7 @@ instances share one view of the failures."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -14,6 +15,8 @@ from sqlalchemy.orm import Session
 from idp.core import clock
 from idp.protection.models import ProtectionCounter
 from idp.stores import STORES
+
+log = logging.getLogger(__name__)
 
 
 class CounterStore(Protocol):
@@ -138,3 +141,98 @@ class RedisCounterStore:
         if keys:
             self._redis.delete(*keys)
         return len(keys)
+
+
+class FallbackCounterStore:
+    """Redis, and the database while Redis cannot be answered (issue 17, faults): attack
+    protection fails over rather than failing the login, and never stops counting.
+
+    A Redis error (down, timeout, out of memory) is logged once as a warning and the database
+    takes over for this worker; Redis is tried again every ``retry`` seconds and, answering,
+    takes back (logged). Blocks and counts recorded in the database during the outage are also
+    read, and reset, until their windows end, so an outage does not lift a block it recorded."""
+
+    def __init__(self, primary: CounterStore, fallback: CounterStore, retry: int = 5) -> None:
+        import redis
+
+        self._primary, self._fallback, self._retry = primary, fallback, retry
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self._down_at: int | None = None  # when Redis last failed (None: Redis in use)
+        self._merge_until = 0  # the database's records still count until then
+
+    def _use_fallback(self) -> bool:
+        if self._down_at is None:
+            return False
+        elapsed = clock.now() - self._down_at
+        return 0 <= elapsed < self._retry  # a clock jumped backwards retries at once
+
+    def _call(self, name: str, *args: Any) -> Any:
+        if not self._use_fallback():
+            try:
+                answer = getattr(self._primary, name)(*args)
+            except self._errors as exc:
+                if self._down_at is None:
+                    log.warning(
+                        "Redis unreachable (%s): attack protection counts in the database",
+                        type(exc).__name__,
+                    )
+                self._down_at = clock.now()
+            else:
+                if self._down_at is not None:
+                    self._down_at = None
+                    log.warning("Redis reachable again: attack protection counts in Redis")
+                return answer
+        return None
+
+    def _merging(self) -> bool:
+        return clock.now() < self._merge_until
+
+    def _noted(self, seconds: int) -> None:
+        self._merge_until = max(self._merge_until, clock.now() + seconds)
+
+    def hit(self, key: str, window: int) -> int:
+        count = self._call("hit", key, window)
+        if count is None:
+            self._noted(window)
+            return self._fallback.hit(key, window)
+        return int(count)
+
+    def blocked_for(self, key: str) -> int:
+        left = self._call("blocked_for", key)
+        if left is None:
+            return self._fallback.blocked_for(key)
+        if self._merging():
+            return max(int(left), self._fallback.blocked_for(key))
+        return int(left)
+
+    def look(self, keys: list[str]) -> dict[str, int]:
+        found = self._call("look", keys)
+        if found is None:
+            return self._fallback.look(keys)
+        if self._merging():
+            for key, left in self._fallback.look(keys).items():
+                found[key] = max(found.get(key, 0), left)
+        return dict(found)
+
+    def block(self, key: str, seconds: int) -> None:
+        if self._call("block", key, seconds) is None and self._use_fallback():
+            self._noted(seconds)
+            self._fallback.block(key, seconds)
+
+    def reset(self, key: str) -> None:
+        self._call("reset", key)
+        if self._use_fallback() or self._merging():
+            self._fallback.reset(key)
+
+    def reset_prefix(self, prefix: str) -> int:
+        """An operator's unblock clears both stores: the database may hold an outage's blocks
+        this process never saw."""
+        return int(self._call("reset_prefix", prefix) or 0) + self._fallback.reset_prefix(prefix)
+
+
+def from_config(redis_url: str, session: Callable[[], Session]) -> CounterStore:
+    """The database's store, or Redis failing over to it when ``REDIS_URL`` is set."""
+    sql = SqlCounterStore(session)
+    if not redis_url:
+        return sql
+    return FallbackCounterStore(RedisCounterStore(redis_url), sql)

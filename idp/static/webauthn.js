@@ -72,7 +72,7 @@
     var create = form.getAttribute("data-webauthn") === "create";
     var button = form.querySelector("button[type=submit]");
     button.disabled = true;
-    status.textContent = "Follow the instructions of your browser or security key.";
+    status.textContent = status.getAttribute("data-follow");
     fetch(form.getAttribute("data-options"), {
       method: "POST",
       credentials: "same-origin",
@@ -85,13 +85,13 @@
                     : navigator.credentials.get(requestOptions(options));
     }).then(function (cred) {
       form.elements.credential.value = serialise(cred);
-      status.textContent = "Checking…";
+      status.textContent = status.getAttribute("data-checking");
       form.submit();
     }).catch(function (err) {
       button.disabled = false;
-      status.textContent = (err && err.name === "NotAllowedError")
-        ? "Cancelled, or the security key or passkey was not available. Try again."
-        : "That did not work. Try again, or use another way.";
+      // the page's words (mfa/_webauthn_status.html), in its language
+      status.textContent = status.getAttribute(
+        (err && err.name === "NotAllowedError") ? "data-cancelled" : "data-failed");
     });
   }
 

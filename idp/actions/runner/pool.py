@@ -20,6 +20,7 @@ from typing import Any
 
 from idp.actions.runner import sandbox
 from idp.actions.runner.sandbox import Limits, Outcome, SandboxError, Zygote
+from idp.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,12 @@ class _InsecureZygote(Zygote):
 class Runner:
     """Runs one job in a warm sandbox; at most ``concurrency`` at a time in this process."""
 
-    def __init__(self, insecure_dev: bool = False, concurrency: int = 0) -> None:
+    def __init__(
+        self, insecure_dev: bool = False, concurrency: int = 0, metered: bool = False
+    ) -> None:
         self.insecure_dev = insecure_dev
+        self.metered = metered  # report the pool's state to idp.ops.metrics
+        self._busy = 0
         self.level: str | None = None
         self.reason = "not probed yet"
         self._probed = False
@@ -134,6 +139,7 @@ class Runner:
             raise SandboxError(f"actions are disabled on this server: {self.reason}")
         if not self._slots.acquire(timeout=limits.timeout):
             raise SandboxError("all sandboxes are busy")
+        self._report(+1)
         try:
             if deps is not None:
                 inside = sandbox.SANDBOX_DEPS if self.level == "bubblewrap" else str(deps)
@@ -141,9 +147,22 @@ class Runner:
             return self._zygote(deps).run(job, limits, rpc)
         finally:
             self._slots.release()
+            self._report(-1)
+
+    def _report(self, running: int) -> None:
+        """Zygotes alive and executions running in this process, for the metrics."""
+        if not self.metered:
+            return
+        with self._lock:
+            self._busy += running
+            alive = sum(z.alive() for z in self._zygotes.values())
+            metrics.sandbox_state(alive, self._busy)
 
     def close(self) -> None:
+        """Stop this process's zygotes (their process groups, spare children included)."""
         with self._lock:
             for zygote in self._zygotes.values():
                 zygote.stop()
             self._zygotes.clear()
+            if self.metered:
+                metrics.sandbox_state(0, self._busy)

@@ -56,6 +56,8 @@ class Outcome:
     logs: str
     error: dict[str, str] | None
     ms: float
+    # for a job with "profile": [minor faults, CPU us] of the execution by phase (untrusted)
+    faults: dict[str, list[int]] | None = None
 
 
 class SandboxError(Exception):
@@ -293,9 +295,13 @@ def _outcome(message: dict[str, Any]) -> Outcome:
         raise _Invalid("the action's result has a malformed error")
     logs = message.get("logs")
     ms = message.get("ms")
+    faults = message.get("faults")
     return Outcome(
         commands=commands,
         logs=logs if isinstance(logs, str) else "",
         error=error,
         ms=float(ms) if isinstance(ms, int | float) else 0.0,
+        faults={k: v for k, v in faults.items() if isinstance(v, list)}
+        if isinstance(faults, dict)
+        else None,
     )

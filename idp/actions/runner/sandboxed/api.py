@@ -18,13 +18,15 @@ from .values import ReadOnlyDict, as_json, labelled
 
 
 class Channel:
+    """Lines on fd 0 and fd 1 with bare ``os.read``/``os.write``: no file object to build in
+    each execution's process (every object a child makes or touches costs it a page)."""
+
     def __init__(self) -> None:
-        self.inp = os.fdopen(0, "rb", buffering=0)
         self.buffer = b""
 
     def readline(self) -> bytes:
         while b"\n" not in self.buffer:
-            chunk = self.inp.read(65536)
+            chunk = os.read(0, 65536)
             if not chunk:
                 raise EOFError("host closed the channel")
             self.buffer += chunk

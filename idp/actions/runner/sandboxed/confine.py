@@ -112,23 +112,41 @@ ZYGOTE_NEEDS = ("clone", "clone3", "kill", "setrlimit", "prlimit64", "setpriorit
 
 
 def confine(limits: dict[str, Any]) -> None:
-    """rlimits, then seccomp; both are one-way for this process."""
+    """rlimits, then seccomp; both are one-way for this process. Everything that can be is
+    prepared in the zygote (``prepare``): each object a child touches is a page it copies."""
     os.nice(int(limits.get("nice", 10)))
     # Not dumpable: no other process of this uid can read this one's memory through /proc.
     LIBC[0].prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
     cpu = max(1, int(limits["cpu"]))
     memory = int(limits["memory"]) + ZYGOTE_SIZE[0]
-    for name, value in (
-        ("RLIMIT_CPU", cpu),
-        ("RLIMIT_AS", memory),
-        ("RLIMIT_NOFILE", 16),
-        ("RLIMIT_FSIZE", 0),
-        ("RLIMIT_CORE", 0),
-        ("RLIMIT_NPROC", 0),
-    ):
-        resource.setrlimit(getattr(resource, name), (value, value))
+    setrlimit = resource.setrlimit
+    setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    setrlimit(resource.RLIMIT_AS, (memory, memory))
+    for which, value in FIXED_RLIMITS:
+        setrlimit(which, value)
+    # SIGXFSZ (RLIMIT_FSIZE): ignored since the zygote's ``prepare``, inherited by the fork.
+    if LIBC[0].prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError("no_new_privs refused")
+    if LIBC[0].prctl(22, 2, CHILD_PROGRAM[0], 0, 0) != 0:  # PR_SET_SECCOMP, MODE_FILTER
+        raise OSError("the seccomp filter was refused")
+
+
+FIXED_RLIMITS = (
+    (resource.RLIMIT_NOFILE, (16, 16)),
+    (resource.RLIMIT_FSIZE, (0, 0)),
+    (resource.RLIMIT_CORE, (0, 0)),
+    (resource.RLIMIT_NPROC, (0, 0)),
+)
+
+
+def prepare(child_filter: bytes) -> None:
+    """In the zygote, before any fork: the small filter as a ready ``sock_fprog`` (its buffer
+    kept alive here), and SIGXFSZ ignored so that a child writing a file gets EFBIG rather
+    than a kill (a disposition a fork inherits)."""
+    buffer = ctypes.create_string_buffer(child_filter, len(child_filter))
+    fprog = _SockFprog(len(child_filter) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    CHILD_PROGRAM[:] = [ctypes.byref(fprog), fprog, buffer]
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    install_filter(CHILD_FILTER[0])
 
 
 def build_filter(names: tuple[str, ...]) -> Any:
@@ -144,7 +162,7 @@ def build_filter(names: tuple[str, ...]) -> Any:
     return deny
 
 
-CHILD_FILTER: list[bytes] = []  # the small filter each child adds (ZYGOTE_NEEDS)
+CHILD_PROGRAM: list[Any] = []  # the small filter each child adds (ZYGOTE_NEEDS), by reference
 LIBC = [ctypes.CDLL(None)]
 ZYGOTE_SIZE = [0]  # the address space a child starts with (it is the zygote's, forked)
 

@@ -1,0 +1,1 @@
+"""Operating idp: Prometheus metrics, structured logs, graceful shutdown under gunicorn."""
