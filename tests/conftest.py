@@ -24,14 +24,42 @@ from idp.core import migrate
 from idp.extensions import db, services
 from idp.keys.service import create_key
 from tests.factories import Factory
+from tests.ports import free_port
 
-TEST_DB_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
+
+def _worker_database(url: str) -> str:
+    """Under pytest-xdist, each worker its own PostgreSQL database (``<name>_gw0``, ...).
+
+    Test modules reset the schema of the database they use; two workers on one database
+    would drop each other's tables. The environment variable is rewritten too, for the
+    servers that tests start as subprocesses.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker or not url.startswith("postgresql"):
+        return url
+    base, _, name = url.rpartition("/")
+    own = f"{name}_{worker}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own}
+        ).first():
+            conn.execute(text(f'CREATE DATABASE "{own}"'))
+    engine.dispose()
+    os.environ["IDP_TEST_DATABASE_URL"] = f"{base}/{own}"
+    return f"{base}/{own}"
+
+
+TEST_DB_URL = _worker_database(os.environ.get("IDP_TEST_DATABASE_URL", ""))
 
 FAST_SETTINGS: dict[str, Any] = {
     "ARGON2_TIME_COST": 1,
     "ARGON2_MEMORY_KIB": 1024,
     "CLIENT_CACHE_SECONDS": 0.0,
     "KEY_CACHE_SECONDS": 0.0,
+    # A rotation signs with the new key at once, as tests that rotate expect; the staged
+    # rotation's own tests (tests/conformance/test_key_rotation.py) set an overlap.
+    "KEY_PUBLISH_BEFORE_SIGNING_SECONDS": 0,
 }
 
 pytest_plugins = ["tests.actions.gated"]  # the gated pip dependency's fixtures
@@ -88,10 +116,7 @@ class LiveServer:
 
 
 def _free_server(app_builder: Any) -> tuple[Flask, BaseWSGIServer]:
-    # Bind first (port 0), then build the app with the real port in its issuer.
-    probe = make_server("127.0.0.1", 0, lambda e, s: [], threaded=True)
-    port = probe.server_port
-    probe.server_close()
+    port = free_port()  # the app's issuer names it: known before the app is built
     app = app_builder(port)
     server = make_server("127.0.0.1", port, app, threaded=True)
     return app, server

@@ -126,8 +126,6 @@ class Factory:
         dependencies: list[str] | None = None,
     ) -> str:
         """Save, deploy and (by default) bind an action, as `idp actions deploy` + `bind` do."""
-        from pathlib import Path
-
         from idp.actions import service as actions
 
         with self.app.app_context():
@@ -157,7 +155,7 @@ class Factory:
                 actions.bind(db.session, limits, action, trigger, position, allowed_to_fail)
             action_id = action.id
             db.session.commit()
-            actions.bump_generation(Path(svc.actions.stamp))
+            svc.actions.bump()
             return action_id
 
     def executions(self, action_id: str) -> list[Any]:
@@ -182,11 +180,10 @@ class Factory:
     def clear_actions(self) -> None:
         from sqlalchemy import delete
 
-        from idp.actions import service as actions
         from idp.actions.models import Action, ActionBinding
 
         with self.app.app_context():
             db.session.execute(delete(ActionBinding))
             db.session.execute(delete(Action))
             db.session.commit()
-            actions.bump_generation(services().actions.stamp)
+            services().actions.bump()

@@ -52,7 +52,9 @@ def test_custom_claim_lands_in_the_access_token(op: Any) -> None:
     assert claims["sub"] == client.client_id
 
 
-def test_tokens_are_not_reused_while_a_chain_is_bound(op: Any) -> None:
+def test_tokens_are_not_reused_while_a_chain_is_bound(op: Any, monkeypatch: Any) -> None:
+    with op.app.app_context():  # reuse is opt-in (CC_TOKEN_REUSE_SECONDS): on for this test
+        monkeypatch.setattr(services().token_reuse, "window", 5)
     client, audience = op.factory.m2m()
     op.factory.gen_action(
         "counter",

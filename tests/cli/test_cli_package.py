@@ -154,8 +154,8 @@ def test_every_command_takes_json() -> None:
 
 def test_the_commands_are_the_same() -> None:
     assert sorted(main.commands) == [
-        "actions", "apis", "client-grants", "clients", "connections", "consents", "demo",
-        "init", "keys", "logs", "marketplace", "mfa", "serve", "users",
+        "actions", "admins", "apis", "client-grants", "clients", "connections", "consents", "demo", "demo-app", "dev",
+        "init", "keys", "log-streams", "logs", "marketplace", "mfa", "serve", "users",
     ]  # fmt: skip
 
 
@@ -167,7 +167,7 @@ def test_mfa_policy_and_list(idp: Idp) -> None:
     result = idp("mfa", "policy", web["client_id"], "tenant")
     assert result.exit_code == 0 and result.stdout == f"{web['client_id']}: MFA tenant\n"
     listed = idp.json("mfa", "list", "--email", EMAIL)
-    assert listed == {"factors": [], "recovery_codes_left": 0}
+    assert listed["factors"] == listed["methods"] == [] and listed["recovery_codes_left"] == 0
     unknown = idp("mfa", "list", "--email", "nobody@example.test")
     assert unknown.exit_code == 1 and unknown.stderr.startswith("Error: no user with email")
 
@@ -183,11 +183,24 @@ def test_marketplace_install_through_its_own_command_module(idp: Idp) -> None:
 
 
 def test_keys_rotate_then_list(idp: Idp) -> None:
-    new = idp("keys", "rotate", "--alg", "ES256", "--json")
+    """A rotation to ES256 makes an RS256 key with it, for the ID tokens of clients that ask
+    for no algorithm (OIDC Discovery §3, Registration §2); a client may ask for ES256 then."""
+    web = idp.json("clients", "create", "--name", "Ids", "--type", "regular_web",
+                   "--redirect-uri", "https://ids.test/cb")  # fmt: skip
+    refused = idp("clients", "update", web["client_id"], "--id-token-alg", "ES256")
+    assert refused.exit_code == 1 and "id_token_signed_response_alg: ES256" in refused.output
+    new = idp("keys", "rotate", "--alg", "ES256", "--now", "--json")
     kid = json.loads(new.stdout)["kid"]
     keys = {k["kid"]: k for k in idp.json("keys", "list")}
     assert keys[kid]["alg"] == "ES256" and keys[kid]["status"] == "active"
+    [rs256] = [k for k in keys.values() if k["alg"] == "RS256" and k["status"] == "active"]
+    assert rs256["signs_from"] == keys[kid]["signs_from"]  # one set, the same dates
+    assert "is the current signing key" in idp("keys", "revoke", rs256["kid"]).output
     assert idp("keys", "list").stdout.count("\n") == len(keys)
+    changed = idp.json("clients", "update", web["client_id"], "--id-token-alg", "ES256")
+    assert changed["id_token_signed_response_alg"] == "ES256"
+    reset = idp.json("clients", "update", web["client_id"], "--id-token-alg", "default")
+    assert reset["id_token_signed_response_alg"] is None
 
 
 # --- layout ------------------------------------------------------------------------------
@@ -236,3 +249,32 @@ def test_no_private_name_is_imported_across_cli_modules() -> None:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("idp"):
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 assert private == [], (path.name, node.module, private)
+
+
+def test_every_help_lists_one_line_per_command_with_examples() -> None:
+    """``idp --help`` and each group's: a summary line per command (none cut short), and the
+    common commands' examples name their real options (issue 20)."""
+    import shlex
+
+    from idp.cli.summaries import SUMMARIES, commands
+
+    paths = {path: command for path, command in commands(main)}
+    assert sorted(paths) == sorted(SUMMARIES)
+    for path, command in paths.items():
+        line = command.get_short_help_str(limit=200)
+        assert line == SUMMARIES[path][0] and len(line) <= 64 and "..." not in line, path
+    examples = {path: ex for path, (_line, ex) in SUMMARIES.items() if ex}
+    for path in ("init", "serve", "demo", "clients create", "users create", "actions deploy",
+                 "marketplace install", "users set-password"):  # fmt: skip
+        assert path in examples, path
+    for path, example in examples.items():
+        words = shlex.split(example.split("| ")[-1])
+        assert (
+            words[words.index("idp") + 1 : words.index("idp") + 1 + len(path.split())]
+            == path.split()
+        )
+        known = {o for p in paths[path].params for o in getattr(p, "opts", [])}
+        assert {w.split("=")[0] for w in words if w.startswith("--")} <= known, path
+        assert example in CliRunner().invoke(main, [*path.split(), "--help"]).output, path
+    root = CliRunner().invoke(main, ["--help"]).output
+    assert "idp demo-app" in root and "..." not in root.split("Commands:")[1]

@@ -288,7 +288,7 @@ def test_az12_no_state_when_none_sent(op, client, user):
         ({"prompt": "none"}, "login_required"),
         ({"code_challenge": None}, "invalid_request"),
         ({"response_type": "token"}, "unsupported_response_type"),
-        ({"request": "e30.e30."}, "request_not_supported"),
+        ({"request": "e30.e30."}, "invalid_request_object"),
     ],
 )
 def test_az13_iss_on_error_responses(op, client, extra, error):
@@ -331,7 +331,7 @@ def test_az14_error_response_shape(op, client, extra):
     assert got.get("state") == params["state"]
 
 
-@pytest.mark.parametrize("mode", ["bogus", "fragment", "form_post", "query.jwt", "web_message"])
+@pytest.mark.parametrize("mode", ["bogus", "fragment", "query.jwt", "web_message"])
 def test_az15_unsupported_response_mode_error_page(op, client, mode):
     params = auth_params(client, _challenge(), response_mode=mode)
     assert_error_page(send_authorize(op.url, params))
@@ -347,13 +347,6 @@ def test_az16_code_in_query_only(op, client, user):
     # response_mode=query explicitly is the same thing.
     result, _ = code_flow(op.url, client, Browser(op.url), user, response_mode="query")
     assert set(query_dict(result.location)) == {"code", "state", "iss"}
-
-
-@pytest.mark.skip(
-    reason="AZ-17 form_post: not built and not advertised in response_modes_supported"
-)
-def test_az17_form_post():
-    raise AssertionError("unreachable")
 
 
 # --- AZ-18 .. AZ-21: PKCE and codes ------------------------------------------------------
@@ -634,13 +627,15 @@ def test_az33_login_hint_prefills_login_form(op, client):
 @pytest.mark.parametrize(
     ("param", "value", "error"),
     [
-        ("request", "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9.", "request_not_supported"),
+        ("request", "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9.", "invalid_request_object"),
         ("request_uri", "https://rp.test/request.jwt", "request_uri_not_supported"),
     ],
 )
-def test_az36_request_objects_not_supported(op, client, param, value, error):
+def test_az36_unsigned_request_objects_and_foreign_request_uris(op, client, param, value, error):
+    """RFC 9101: a request object must be signed by the client's key (alg none never is);
+    request_uri only from PAR (RFC 9126), never fetched. tests/conformance/test_jar_par.py."""
     doc = requests.get(f"{op.url}/.well-known/openid-configuration").json()
-    assert doc[f"{param}_parameter_supported"] is False
+    assert doc[f"{param}_parameter_supported"] is (param == "request")
     params = auth_params(client, _challenge(), **{param: value})
     _redirected_error(op, client, params, error)
 

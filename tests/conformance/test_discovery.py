@@ -168,9 +168,9 @@ def test_disc10_code_challenge_methods_exactly_s256(doc):
 
 def test_disc11_optional_feature_metadata_is_truthful(op, doc):
     # request_uri_parameter_supported defaults to true when omitted, so it must be present.
-    assert doc.get("request_parameter_supported") is False
-    assert doc.get("request_uri_parameter_supported") is False
-    assert doc.get("claims_parameter_supported") is False
+    assert doc.get("request_parameter_supported") is True  # RFC 9101, idp.oauth.jar
+    assert doc.get("request_uri_parameter_supported") is False  # only PAR's (RFC 9126)
+    assert doc.get("claims_parameter_supported") is True  # OIDC Core §5.5, idp.oauth.claims_request
     client = op.factory.gen_client()
     _verifier, challenge = pkce()
     params = auth_params(client, challenge, request_uri="https://rp.test/request.jwt")
@@ -181,7 +181,7 @@ def test_disc11_optional_feature_metadata_is_truthful(op, doc):
     params = auth_params(client, challenge, request="eyJhbGciOiJub25lIn0.eyJ9.")
     resp = send_authorize(op.url, params)
     assert_error_redirect(
-        resp, client.redirect_uri, doc["issuer"], "request_not_supported", params["state"]
+        resp, client.redirect_uri, doc["issuer"], "invalid_request_object", params["state"]
     )
 
 
@@ -256,14 +256,19 @@ def _probe_iss(op, doc) -> None:
     )
 
 
-def _probe_no_par(op, doc) -> None:
-    assert "require_pushed_authorization_requests" not in doc
+def _probe_par(op, doc) -> None:
+    """RFC 9126 §5 (tests/conformance/test_jar_par.py has the rest)."""
+    assert doc["require_pushed_authorization_requests"] is False  # the tenant's setting
     client = op.factory.gen_client()
     _verifier, challenge = pkce()
+    params = auth_params(client, challenge)
+    resp = requests.post(doc["pushed_authorization_request_endpoint"], data=params,
+                         auth=client.basic)  # fmt: skip
+    assert resp.status_code == 201 and resp.json()["expires_in"] == 60, resp.text
     params = auth_params(client, challenge, request_uri="urn:ietf:params:oauth:request_uri:abc")
     resp = send_authorize(op.url, params)
     assert_error_redirect(
-        resp, client.redirect_uri, doc["issuer"], "request_uri_not_supported", params["state"]
+        resp, client.redirect_uri, doc["issuer"], "invalid_request_uri", params["state"]
     )
 
 
@@ -281,18 +286,24 @@ def _probe_no_device(op, doc) -> None:
     assert resp.json()["error"] in ("unsupported_grant_type", "unauthorized_client")
 
 
-def _probe_no_dpop(op, doc) -> None:
+def _probe_dpop(op, doc) -> None:
+    """RFC 9449 §5.1: the advertised algorithms are asymmetric, and a proof binds the token."""
+    from tests.conformance._dpop_helpers import cc_token, new_key, proof
+
+    algs = doc["dpop_signing_alg_values_supported"]
+    assert "ES256" in algs and not {"none", "HS256", "HS384", "HS512"} & set(algs), algs
     client, audience = op.factory.m2m()
-    resp = requests.post(
-        doc["token_endpoint"],
-        auth=client.basic,
-        data={"grant_type": "client_credentials", "audience": audience},
-    )
+    resp = cc_token(op.url, client, audience, None)
     assert resp.status_code == 200 and resp.json()["token_type"] == "Bearer"
+    dpop = proof(new_key(), "POST", doc["token_endpoint"])
+    resp = cc_token(op.url, client, audience, dpop)
+    assert resp.status_code == 200 and resp.json()["token_type"] == "DPoP", resp.text
 
 
-def _probe_no_backchannel(op, doc) -> None:
-    assert doc.get("backchannel_logout_session_supported", False) is False
+def _probe_backchannel(op, doc) -> None:
+    """OIDC Back-Channel Logout §2.1: the Logout Token always carries sid (delivery itself:
+    tests/conformance/test_backchannel_logout.py)."""
+    assert doc["backchannel_logout_session_supported"] is True
 
 
 def _nothing(op, doc) -> None:
@@ -304,10 +315,10 @@ FEATURES: dict[str, tuple[bool, Callable[[Any, dict[str, Any]], None]]] = {
     "introspection_endpoint": (True, _probe_introspection),
     "end_session_endpoint": (True, _probe_end_session),
     "authorization_response_iss_parameter_supported": (True, _probe_iss),
-    "pushed_authorization_request_endpoint": (False, _probe_no_par),
+    "pushed_authorization_request_endpoint": (True, _probe_par),
     "device_authorization_endpoint": (False, _probe_no_device),
-    "dpop_signing_alg_values_supported": (False, _probe_no_dpop),
-    "backchannel_logout_supported": (False, _probe_no_backchannel),
+    "dpop_signing_alg_values_supported": (True, _probe_dpop),
+    "backchannel_logout_supported": (True, _probe_backchannel),
     "frontchannel_logout_supported": (False, _nothing),
 }
 
@@ -317,7 +328,11 @@ def test_disc13_feature_metadata_matches_features(op, doc, member):
     enabled, probe = FEATURES[member]
     value = doc.get(member)
     if enabled:
-        assert value is True or (isinstance(value, str) and value.startswith(doc["issuer"]))
+        assert (
+            value is True
+            or (isinstance(value, str) and value.startswith(doc["issuer"]))
+            or (isinstance(value, list) and value)
+        ), value
     else:
         # Booleans may be published as false; anything else must be absent.
         assert value in (None, False), value

@@ -1,4 +1,5 @@
-"""One contract, every counter store: SQL (SQLite or PostgreSQL) and Redis (a real server)."""
+"""One contract, every counter store: SQL (SQLite or PostgreSQL), Redis (a real server), and
+Redis failing over to SQL while Redis cannot be reached (issue 17, faults)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import time
 import pytest
 
 from idp.extensions import db
-from idp.protection.stores import RedisCounterStore, SqlCounterStore
+from idp.protection.stores import FallbackCounterStore, RedisCounterStore, SqlCounterStore
+from tests.ports import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -22,13 +24,21 @@ def _redis_or_skip():
     return store
 
 
-@pytest.fixture(params=["sql", "redis"])
+def _nothing_listening() -> str:
+    return f"redis://127.0.0.1:{free_port()}/0"
+
+
+@pytest.fixture(params=["sql", "redis", "redis-down"])
 def store(request, op):
     if request.param == "redis":
         yield _redis_or_skip()
         return
     with op.app.app_context():
-        yield SqlCounterStore(lambda: db.session)
+        sql = SqlCounterStore(lambda: db.session)
+        if request.param == "redis-down":
+            yield FallbackCounterStore(RedisCounterStore(_nothing_listening()), sql)
+        else:
+            yield sql
         db.session.commit()
 
 

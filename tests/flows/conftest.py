@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import re
-import socket
 import threading
 import time
 
@@ -13,6 +12,7 @@ from aiosmtpd.controller import Controller
 
 from idp.extensions import db
 from tests.conftest import LiveServer, _free_server, build_app
+from tests.ports import free_port
 
 
 class Inbox:
@@ -45,11 +45,7 @@ class Inbox:
 @pytest.fixture(scope="module")
 def smtp():
     inbox = Inbox()
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield inbox, controller.port
     controller.stop()

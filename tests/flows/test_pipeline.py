@@ -81,9 +81,11 @@ def test_a_login_with_totp_and_an_action_validates_once_and_decides_mfa_once(
 
 
 def test_the_policy_is_an_ordered_tuple_of_named_prompts() -> None:
-    assert [p.name for p in policy.POLICY] == ["login", "consent", "mfa", "post_login"]
-    assert policy.POLICY[-1].none_error is None  # post-login runs non-interactively
-    assert all(p.none_error for p in policy.POLICY[:-1])
+    names = [p.name for p in policy.POLICY]
+    assert names == ["login", "consent", "mfa", "post_login", "device"]
+    # post-login runs non-interactively; a device's approval never meets prompt=none
+    assert all(p.none_error is None for p in policy.POLICY[-2:])
+    assert all(p.none_error for p in policy.POLICY[:-2])
 
 
 def test_an_interaction_of_another_state_version_counts_as_expired(op: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,7 +61,7 @@ def install(live: LiveServer, slug: str, **config: str) -> None:
             marketplace.get(slug), config=config, bind=True, by="tests",
         )  # fmt: skip
         db.session.commit()
-        actions.bump_generation(Path(svc.actions.stamp))
+        svc.actions.bump()
 
 
 def browser_from(live: LiveServer, forwarded_for: str | None) -> Browser:

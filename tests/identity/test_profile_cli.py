@@ -36,7 +36,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def test_update_show_and_list_carry_the_claims(cli: Any, clock: Any) -> None:
     before = cli("users", "show", "--email", "ada@example.test")
-    assert set(before) == {"user_id", "email", "email_verified", "updated_at"}
+    assert set(before) == {"user_id", "email", "email_verified", "updated_at", "identities"}
     clock.advance(30)
     updated = cli(
         "users", "update", "--email", "ada@example.test", "--given-name", "Ada",
@@ -98,8 +98,8 @@ def test_refusals_are_one_line_errors(cli: Any, args: list[str], message: str) -
     out = cli("users", "update", "--email", "ada@example.test", *args, ok=False)
     assert out.strip().splitlines() == [f"Error: {out.strip().removeprefix('Error: ')}"]
     assert message in out, out
-    shown = cli("users", "show", "--email", "ada@example.test")
-    assert set(shown) == {"user_id", "email", "email_verified", "updated_at"}  # nothing applied
+    shown = cli("users", "show", "--email", "ada@example.test")  # nothing applied:
+    assert set(shown) == {"user_id", "email", "email_verified", "updated_at", "identities"}
 
 
 def test_an_unknown_user_is_an_error(cli: Any) -> None:

@@ -252,5 +252,19 @@ def test_the_cli_grants_a_client_onto_the_management_api(tmp_path: Any) -> None:
     apis = idp("apis", "list")
     [api] = [a for a in apis if a["identifier"] == audience]
     assert set(api["scopes"].split()) == {
-        "read:actions", "create:actions", "update:actions", "delete:actions", "read:logs"
+        "read:actions", "create:actions", "update:actions", "delete:actions", "read:logs",
+        "read:connections", "create:connections", "update:connections", "delete:connections",
+        "read:users", "create:users", "update:users", "delete:users",
+        "read:sessions", "delete:sessions", "read:grants", "delete:grants",
+        "delete:guardian_enrollments",
+        "read:clients", "create:clients", "update:clients", "delete:clients",
+        "read:branding", "update:branding", "read:attack_protection", "update:attack_protection",
+        "read:guardian_factors", "update:guardian_factors",
+        "read:tenant_settings", "update:tenant_settings", "read:stats",
+        "read:log_streams", "create:log_streams", "update:log_streams", "delete:log_streams",
+        "read:resource_servers", "create:resource_servers", "update:resource_servers",
+        "delete:resource_servers",
+        "read:client_grants", "create:client_grants", "update:client_grants",
+        "delete:client_grants",
+        "read:signing_keys", "create:signing_keys", "update:signing_keys",
     }  # fmt: skip

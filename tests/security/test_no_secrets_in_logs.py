@@ -3,10 +3,12 @@ Authlib logs issued tokens at DEBUG)."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import requests
 
+from idp.ops.jsonlog import JsonFormatter
 from tests.helpers import login_and_redeem
 
 
@@ -39,3 +41,12 @@ def test_no_token_or_secret_in_debug_logs(op, caplog):
     assert caplog.records, "nothing was captured: the test would prove nothing"
     for secret in secrets:
         assert secret not in text
+    # LOG_FORMAT=json: the same records as JSON lines (exceptions' tracebacks included)
+    formatter = JsonFormatter()
+    lines = [formatter.format(r) for r in caplog.records]
+    assert all(
+        json.loads(line)["message"] == r.getMessage()
+        for line, r in zip(lines, caplog.records, strict=True)
+    )
+    for secret in secrets:
+        assert secret not in "\n".join(lines)

@@ -23,8 +23,8 @@ def _token(client, cred, audience):
 
 
 def test_revocation_in_one_worker_stops_reuse_in_another(tmp_path):
-    worker_a = build_app(tmp_path, 5000)
-    config = dict(FAST_SETTINGS, ISSUER="http://127.0.0.1:5000")
+    worker_a = build_app(tmp_path, 5000, CC_TOKEN_REUSE_SECONDS=5)  # opt-in
+    config = dict(FAST_SETTINGS, ISSUER="http://127.0.0.1:5000", CC_TOKEN_REUSE_SECONDS=5)
     if TEST_DB_URL:
         config["DATABASE_URL"] = TEST_DB_URL
     worker_b = create_app(config, instance_path=tmp_path)  # same instance, same database

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from cryptography.fernet import InvalidToken
 
-from idp.core.crypto import SecretBox, random_token
+from idp.core.crypto import SecretBox, random_identifier, random_token
 
 
 def test_digest_is_keyed_and_verifies():
@@ -35,3 +37,9 @@ def test_random_tokens_are_long_and_distinct():
     tokens = {random_token(32) for _ in range(1000)}
     assert len(tokens) == 1000
     assert all(len(t) >= 43 for t in tokens)  # 256 bits, base64url
+
+
+def test_random_identifiers_are_letters_and_digits_only():
+    ids = {random_identifier() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(re.fullmatch(r"[A-Za-z0-9]{32}", i) for i in ids)

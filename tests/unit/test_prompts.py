@@ -35,6 +35,8 @@ def _ctx(session=None, prompts=(), max_age=None, hint_sub=None, fresh=False):
         (_ctx(_session(5), prompts=["login"], fresh=True), []),
         (_ctx(_session(5), max_age=1), ["max_age"]),
         (_ctx(_session(5), max_age=0), ["max_age"]),
+        (_ctx(_session(0), max_age=0), ["max_age"]),  # a login this very second: still asks
+        (_ctx(_session(0), max_age=0, fresh=True), []),
         (_ctx(_session(5), max_age=10000), []),
         (_ctx(_session(5), max_age=1, fresh=True), []),
         (_ctx(_session(5), hint_sub="usr_2"), ["id_token_hint_mismatch"]),
