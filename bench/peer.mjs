@@ -5,7 +5,8 @@
 // One confidential client (client_secret_basic), RFC 9068 JWT access tokens for one API
 // (resource indicator), RS256 with an RSA-2048 key generated at start and shared by all
 // workers, served by node's cluster module on 127.0.0.1. The client id and secret come from
-// PEER_CLIENT_ID / PEER_CLIENT_SECRET (defaults below). Prints one "peer ready" line once
+// PEER_CLIENT_ID / PEER_CLIENT_SECRET (defaults below); with PEER_CLIENT_JWKS (a JWK Set) the
+// client authenticates with private_key_jwt instead (bench/pkj.py). Prints one "peer ready" line once
 // every worker listens.
 import cluster from 'node:cluster';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -18,6 +19,8 @@ const { values: opts } = parseArgs({
     workers: { type: 'string', default: '2' },
     audience: { type: 'string', default: 'https://api.bench.test' },
     scope: { type: 'string', default: 'read:things' },
+    // RFC 9449 proofs accepted (no nonces), as idp's defaults: bench/dpop.py
+    dpop: { type: 'boolean', default: false },
   },
 });
 
@@ -25,6 +28,7 @@ const PORT = Number(opts.port);
 const WORKERS = Number(opts.workers);
 const CLIENT_ID = process.env.PEER_CLIENT_ID || 'bench';
 const CLIENT_SECRET = process.env.PEER_CLIENT_SECRET || 'bench-secret-0123456789abcdef0123456789abcdef';
+const CLIENT_JWKS = process.env.PEER_CLIENT_JWKS ? JSON.parse(process.env.PEER_CLIENT_JWKS) : null;
 
 if (!['127.0.0.1', 'localhost', '::1'].includes(opts.host)) {
   throw new Error('the benchmark peer listens on loopback only');
@@ -107,18 +111,22 @@ function providerConfig(jwk) {
     adapter: MemoryAdapter,
     clients: [{
       client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
       grant_types: ['client_credentials'],
       response_types: [],
       redirect_uris: [],
-      token_endpoint_auth_method: 'client_secret_basic',
       scope: opts.scope,
+      // bench/pkj.py: private_key_jwt (RFC 7523) with the client's public keys by value
+      ...(CLIENT_JWKS
+        ? { token_endpoint_auth_method: 'private_key_jwt', jwks: CLIENT_JWKS,
+          token_endpoint_auth_signing_alg: 'RS256' }
+        : { token_endpoint_auth_method: 'client_secret_basic', client_secret: CLIENT_SECRET }),
     }],
     jwks: { keys: [jwk] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     scopes: [opts.scope],
     features: {
       devInteractions: { enabled: false },
+      dPoP: { enabled: opts.dpop },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
       revocation: { enabled: false },
