@@ -51,6 +51,8 @@ class Identity(Base):
         UniqueConstraint("connection_id", "upstream_user_id"),
         # the users search filters by connection without reading identity rows (0018)
         Index("ix_identities_connection_id_user_id", "connection_id", "user_id"),
+        # and pages through one connection's users in their created_at order (0038)
+        Index("ix_identities_connection_page", "connection_id", "user_created_at", "user_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -67,6 +69,9 @@ class Identity(Base):
     tokens: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[int | None] = mapped_column(Integer)  # profile last refreshed
+    # The user's created_at (it never changes, nor does an identity's user): the users
+    # search's page of one connection is then one range of ix_identities_connection_page.
+    user_created_at: Mapped[int] = mapped_column(Integer)
 
 
 class SeenAssertion(Base):

@@ -172,6 +172,7 @@ def add_identity(
         upstream_user_id=upstream_user_id,
         profile=dict(profile or {}),
         created_at=clock.now(),
+        user_created_at=user.created_at,
     )
     session.add(identity)
     return identity

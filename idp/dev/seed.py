@@ -201,7 +201,7 @@ def _identity(
 ) -> dict[str, Any]:
     return {"id": id_, "user_id": uid, "connection_id": connection.id,
             "provider": connection.strategy, "upstream_user_id": upstream, "profile": {},
-            "created_at": created}  # fmt: skip
+            "created_at": created, "user_created_at": created}  # fmt: skip
 
 
 def _clients(

@@ -206,7 +206,7 @@ def _rare(session: Session, node: Node | None, connections: Mapping[str, str]) -
             holders = _holders(term, connections)
         if holders is None:
             continue
-        capped = holders.limit(RARE_HOLDERS).subquery()
+        capped = holders.distinct().limit(RARE_HOLDERS).subquery()  # users, not identities
         if (session.scalar(select(func.count()).select_from(capped)) or 0) < RARE_HOLDERS:
             rare.add(term)
     return frozenset(rare)
@@ -245,21 +245,36 @@ def statements(
     if (page + 1) * per_page > MAX_RESULTS:
         raise ValidationError(f"only the first {MAX_RESULTS} results can be paged to")
     rows, count = select(User).order_by(*_order(sort)), select(func.count()).select_from(User)
+    window = (per_page, page * per_page)
     if node is not None:
         sort_field = (sort or "created_at").partition(":")[0]
-        if (
-            isinstance(node, Term)
-            and node.field.startswith("app_metadata.")
-            and (sort_field == "created_at")
-        ):
-            rows = _term_page(node, sort)
+        lone = node if isinstance(node, Term) else None
+        count = count.where(_condition(node, _Context(dialect, connections, count=True)))
+        if lone and _is_holding(lone.field):
+            count = _count_holders(lone, connections)
+        if lone and lone.field.startswith("app_metadata.") and sort_field == "created_at":
+            rows = _term_page(lone, sort)
+        elif lone and lone.field == "identities.connection" and sort_field == "created_at":
+            return _connection_page(lone, sort, connections, window), count
+        elif lone and lone.prefix and lone.field == "email" and dialect == "postgresql":
+            condition = _condition(lone, _Context(dialect, connections))
+            return _keys_first(_order(sort), condition, window), count
         else:
             page_context = _Context(dialect, connections, rare=rare, sort_field=sort_field)
             rows = rows.where(_condition(node, page_context))
-        count = count.where(_condition(node, _Context(dialect, connections, count=True)))
-        if isinstance(node, Term) and _is_holding(node.field):
-            count = _count_holders(node, connections)
-    return rows.limit(per_page).offset(page * per_page), count
+    return rows.limit(window[0]).offset(window[1]), count
+
+
+def _keys_first(
+    order: list[Any], condition: ColumnElement[bool], window: tuple[int, int]
+) -> Select[User]:
+    """PostgreSQL, an email prefix: the page's keys first, from ``ix_users_email_pattern``
+    alone (it includes ``created_at`` and ``id``: an index-only scan of the matches and a
+    top-N sort, no user row read), then the page's users by key. A prefix thousands match
+    read a user row per match before (migration 0038)."""
+    keys = select(User.id).where(condition).order_by(*order)
+    page = keys.limit(window[0]).offset(window[1]).subquery()
+    return select(User).join(page, page.c.id == User.id).order_by(*order)
 
 
 def _term_page(node: Term, sort: str | None) -> Select[User]:
@@ -280,6 +295,35 @@ def _term_page(node: Term, sort: str | None) -> Select[User]:
         .join(term, term.user_id == User.id)
         .where(term.key == node.field.removeprefix("app_metadata."), term.digest == digest)
         .order_by(*order)
+    )
+
+
+def _connection_page(
+    node: Term, sort: str | None, connections: Mapping[str, str], window: tuple[int, int]
+) -> Select[User]:
+    """A page of one connection's users in ``created_at`` order: a range of
+    ``ix_identities_connection_page`` (``connection_id, user_created_at, user_id``; migration
+    0038) read in order and stopping after the page, each user once (two upstream accounts at
+    one connection are one user), then the page's users by key."""
+    connection_id = connections.get(str(node.value))
+    if connection_id is None:
+        return select(User).where(false())
+    backwards = (sort or "").endswith(":-1")
+    held = (Identity.user_created_at, Identity.user_id)
+    keys = (
+        select(*held)
+        .where(Identity.connection_id == connection_id)
+        .distinct()
+        .order_by(*[c.desc() if backwards else c.asc() for c in held])
+        .limit(window[0])
+        .offset(window[1])
+        .subquery()
+    )
+    order = (keys.c.user_created_at, keys.c.user_id)
+    return (
+        select(User)
+        .join(keys, keys.c.user_id == User.id)
+        .order_by(*[c.desc() if backwards else c.asc() for c in order])
     )
 
 

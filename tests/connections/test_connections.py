@@ -178,7 +178,7 @@ def test_an_identity_is_found_by_connection_and_upstream_id_only(op: Any) -> Non
         db.session.add(
             Identity(id="idn_dup", user_id=two.id, connection_id=database.id,
                      provider="database", upstream_user_id=first.user_id, profile={},
-                     created_at=0)
+                     created_at=0, user_created_at=two.created_at)
         )  # fmt: skip
         with pytest.raises(IntegrityError):
             db.session.commit()

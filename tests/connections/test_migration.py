@@ -1,6 +1,6 @@
 """Migration 0013 turns the database connection into the connection named ``database``: every
 existing application gets it enabled and every existing user an identity through it, and
-nothing else changes. Runs on PostgreSQL too when ``IDP_TEST_DATABASE_URL`` names it."""
+nothing else changes; 0038 gives each identity its user's created_at; all downgrade. Runs on PostgreSQL too when ``IDP_TEST_DATABASE_URL`` names it."""
 
 from __future__ import annotations
 
@@ -56,6 +56,10 @@ def test_existing_users_and_clients_keep_their_logins(tmp_path: Path) -> None:
                 )
             ).all()
             users = conn.execute(text("SELECT id, logins_count FROM users ORDER BY id")).all()
+            command.upgrade(cfg, "0038")  # identities carry their user's created_at
+            carried = conn.execute(
+                text("SELECT user_id, user_created_at FROM identities ORDER BY user_id")
+            ).all()
 
             command.downgrade(cfg, "0011")
             tables = set(
@@ -77,6 +81,7 @@ def test_existing_users_and_clients_keep_their_logins(tmp_path: Path) -> None:
     assert [tuple(i) for i in identities] == [
         (user_id, "con_database", "database", user_id, 1000 + n) for n, user_id in enumerate(USERS)
     ]
+    assert [tuple(c) for c in carried] == [(u, 1000 + n) for n, u in enumerate(USERS)]
     assert [tuple(u) for u in users] == [(u, 3) for u in USERS]  # nothing lost
     assert not {"connections", "connection_clients", "identities"} & tables
     assert users_after_downgrade == len(USERS)

@@ -255,7 +255,13 @@ def engine(
             for c, connection in enumerate(row["connections"]):
                 session.add(Identity(id=f"idn_{n}_{c}", user_id=row["id"], provider=connection,
                                      connection_id=f"con_{connection}", upstream_user_id=row["id"],
-                                     profile={}, created_at=0))  # fmt: skip
+                                     profile={}, created_at=0,
+                                     user_created_at=row["created_at"]))  # fmt: skip
+        # a second upstream account of usr_2 at one connection: still one user in a page
+        session.add(Identity(id="idn_1_2", user_id="usr_2", provider="google-oauth2",
+                             connection_id="con_google-oauth2", upstream_user_id="usr_2-second",
+                             profile={}, created_at=0,
+                             user_created_at=USERS[1]["created_at"]))  # fmt: skip
     yield engine
     engine.dispose()
     reset_database(url)
@@ -393,6 +399,67 @@ def test_a_lone_app_metadata_term_pages_from_its_index_in_the_users_order(
     assert session.scalar(stale) == 0  # the flush wrote each term with its user's
 
 
+@pytest.mark.parametrize("sort", [None, "created_at:1", "created_at:-1"])
+def test_a_lone_connection_pages_from_its_index_in_the_users_order(
+    session: Session, sort: str | None
+) -> None:
+    """Migration 0038: a page of one connection in created_at order is one range of
+    ix_identities_connection_page (its user_created_at is its user's), each user once though
+    usr_2 holds two identities there, paged as the users' order is."""
+    q = "identities.connection:google-oauth2"  # usr_2 (twice) and usr_3
+    expected = [u for u in ids(session, "", sort=sort) if u in {"usr_2", "usr_3"}]
+    sent: list[str] = []
+    listen = lambda *args: sent.append(args[2])  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        assert ids(session, q, sort=sort) == expected
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listen)
+    assert "ORDER BY identities.user_created_at" in sent[-1] and "EXISTS" not in sent[-1]
+    pages = [search_users(session, q, sort=sort, page=n, per_page=1, include_totals=True)
+             for n in (0, 1, 2)]  # fmt: skip
+    assert [[u.id for u in p.users] for p in pages] == [expected[:1], expected[1:], []]
+    assert {p.total for p in pages} == {2}
+    assert ids(session, "identities.connection:nobody-has-it", sort=sort) == []
+
+
+def test_every_identity_carries_its_users_created_at(session: Session) -> None:
+    stale = (
+        select(func.count())
+        .select_from(Identity)
+        .join(User, User.id == Identity.user_id)
+        .where(Identity.user_created_at != User.created_at)
+    )
+    assert session.scalar(stale) == 0
+
+
+@pytest.mark.parametrize("sort", [None, "created_at:-1", "name:1", "email:-1"])
+@pytest.mark.parametrize("prefix", ["ali", "o'", "per%", "st*r[", "nobody"])
+def test_an_email_prefix_page_is_the_same_whichever_way_it_is_read(
+    session: Session, sort: str | None, prefix: str
+) -> None:
+    """On PostgreSQL a lone email prefix reads its page's keys from the pattern index first
+    (migration 0038); the users, their order and the pages are the generic query's."""
+    q = "email:" + prefix.replace("*", "\\*").replace("[", "\\[") + "*"
+    everyone = ids(session, "", sort=sort)
+    expected = [u for u in everyone if _email(u).startswith(prefix)]
+    sent: list[str] = []
+    listen = lambda *args: sent.append(args[2])  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        assert ids(session, q, sort=sort) == expected
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listen)
+    keys_first = session.get_bind().dialect.name == "postgresql"
+    assert (sent[-1].count("SELECT") == 2) == keys_first, sent[-1]
+    pages = [ids(session, q, sort=sort, page=n, per_page=1) for n in range(len(expected) + 1)]
+    assert pages == [[u] for u in expected] + [[]]
+
+
+def _email(user_id: str) -> str:
+    return next(str(u["email"]) for u in USERS if u["id"] == user_id)
+
+
 def test_sql_looking_values_left_the_table_alone(session: Session) -> None:
     for text in INJECTIONS:
         quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -482,7 +549,8 @@ def test_the_migration_made_the_indexes(engine: Engine) -> None:
 
     names = {i["name"] for i in inspect(engine).get_indexes("users")}
     names |= {i["name"] for i in inspect(engine).get_indexes("identities")}
-    assert {"ix_users_created_at_id", "ix_identities_connection_id_user_id"} <= names
+    assert {"ix_users_created_at_id", "ix_identities_connection_id_user_id",
+            "ix_identities_connection_page"} <= names  # fmt: skip
     assert ("ix_users_email_pattern" in names) == (engine.dialect.name == "postgresql")
     terms = {i["name"] for i in inspect(engine).get_indexes("user_metadata_terms")}
     assert "ix_user_metadata_terms_page" in terms
