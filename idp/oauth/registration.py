@@ -25,7 +25,7 @@ from idp.management.clients import client_json
 from idp.oauth import client_auth, pairwise
 from idp.oauth import registration_metadata as meta
 from idp.oauth import service as oauth
-from idp.oauth.client_features import check_id_token_alg, switched_off
+from idp.oauth.client_features import added_switched_off, check_id_token_alg
 from idp.oauth.client_keys import validate_jwks, validate_jwks_uri
 from idp.oauth.models import AccessTokenRecord, Client, RefreshToken
 from idp.oauth.registration_models import ClientRegistration, InitialAccessToken
@@ -158,22 +158,26 @@ def _other_uris(parsed: meta.Metadata) -> None:
              ("initiate_login_uri",))  # fmt: skip
 
 
-def _features_on(parsed: meta.Metadata, config: dict[str, Any]) -> None:
+def _features_on(parsed: meta.Metadata, config: dict[str, Any], had: Client | None = None) -> None:
     """RFC 7591 §2 lets the server refuse metadata: a feature switched off here, and so absent
     from the discovery document, is not registered for. A client that asked for DPoP-bound
     tokens while DPoP is off could get no token at all (RFC 9449 §5.2), and a back-channel
-    logout URI would never be called (OIDC Back-Channel Logout §2.2)."""
+    logout URI would never be called (OIDC Back-Channel Logout §2.2). A replacement (RFC 7592
+    §2.2, ``had``: the client before it) may keep what the client already has, as the clients
+    API lets an update keep it: only what it adds is refused."""
     body = parsed.body
-    off = switched_off(config, grant_types=body.grant_types or (),
-                       dpop=body.dpop_bound_access_tokens)  # fmt: skip
+    off = added_switched_off(
+        config, grant_types=body.grant_types, dpop=body.dpop_bound_access_tokens,
+        logout_uri=body.backchannel_logout_uri,
+        had_grant_types=had.grant_types if had is not None else (),
+        had_dpop=bool(had is not None and had.dpop_bound_access_tokens),
+        had_logout_uri=had.backchannel_logout_uri if had is not None else None,
+    )  # fmt: skip
     if off is not None:  # the clients API's message (idp.oauth.client_features)
         raise meta.MetadataError(*off)
     _service(lambda: check_id_token_alg(body.id_token_signed_response_alg,
                                         services().keys),
              ("id_token_signed_response_alg",))  # fmt: skip
-    if body.backchannel_logout_uri and not config["BACKCHANNEL_LOGOUT_ENABLED"]:
-        raise meta.MetadataError("backchannel_logout_uri", "back-channel logout is off on this "
-                                 "server (backchannel_logout_supported is false)")  # fmt: skip
 
 
 def _settings(
@@ -262,7 +266,7 @@ def replace(
             "token_endpoint_auth_method 'none' or not) are fixed at registration")  # fmt: skip
     body, old = parsed.body, list(client.redirect_uris)
     _other_uris(parsed)
-    _features_on(parsed, config)
+    _features_on(parsed, config, had=client)
     _service(lambda: oauth.update_client(
         session, client.client_id, name=body.name, redirect_uris=body.callbacks,
         post_logout_redirect_uris=body.allowed_logout_urls,
