@@ -144,7 +144,8 @@ def clients_create(
     from idp.oauth.client_features import check_id_token_alg, refuse_switched_off
 
     with ctx.session() as s:
-        refuse_switched_off(services().config, dpop=dpop_bound_access_tokens)
+        refuse_switched_off(services().config, dpop=dpop_bound_access_tokens,
+                            logout_uri=backchannel_logout_uri)  # fmt: skip
         created = service.create_client(
             s,
             services().box,
@@ -294,9 +295,12 @@ def clients_backchannel_logout(
     from idp.backchannel import service as backchannel
     from idp.extensions import services
     from idp.oauth import service
+    from idp.oauth.client_features import refuse_switched_off
 
     with ctx.session() as s:
         client = service.get_client(s, client_id)
+        refuse_switched_off(services().config, logout_uri=uri,
+                            had_logout_uri=client.backchannel_logout_uri)  # fmt: skip
         backchannel.configure(client, ... if uri is None else uri, session_required)
         data = _client_dict(client)
         services().clients.invalidate()

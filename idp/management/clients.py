@@ -34,7 +34,9 @@ listing every callback, fetched when set and when the callbacks change) or of th
 ``backchannel_logout_uri`` and ``backchannel_logout_session_required`` (OIDC Back-Channel
 Logout §2.2's names; Auth0 nests the URI in ``oidc_logout.backchannel_logout_urls``): where
 idp POSTs a Logout Token when a session in which the app got an ID token ends (``sid`` is
-always in it, so ``..._session_required`` is recorded and always met).
+always in it, so ``..._session_required`` is recorded and always met). A URI is refused
+(400) while ``BACKCHANNEL_LOGOUT_ENABLED`` is off: it would never be called (a client keeps
+the one it had).
 
 ``client_secret`` appears twice in a client's life: in the answer to its creation and to
 ``POST /clients/{id}/rotate-secret``; idp keeps only a digest. Public apps (``spa``,
@@ -310,7 +312,8 @@ def create_client(body: ClientCreate) -> dict[str, Any]:
     """The answer carries ``client_secret`` (confidential apps): the only time it is shown."""
     _name_free(body.name)
     refuse_switched_off(services().config, grant_types=body.grant_types,
-                        dpop=body.dpop_bound_access_tokens)  # fmt: skip
+                        dpop=body.dpop_bound_access_tokens,
+                        logout_uri=body.backchannel_logout_uri)  # fmt: skip
     created = oauth.create_client(
         db.session, services().box, name=body.name, app_type=TO_IDP[body.app_type],
         redirect_uris=body.callbacks, post_logout_redirect_uris=body.allowed_logout_urls,
@@ -353,7 +356,9 @@ def update_client(id: str, body: ClientUpdate) -> dict[str, Any]:
         _name_free(body.name, other_than=client.client_id)
     refuse_switched_off(services().config, grant_types=body.grant_types,
                         had_grant_types=client.grant_types, dpop=body.dpop_bound_access_tokens,
-                        had_dpop=client.dpop_bound_access_tokens)  # fmt: skip
+                        had_dpop=client.dpop_bound_access_tokens,
+                        logout_uri=body.backchannel_logout_uri,
+                        had_logout_uri=client.backchannel_logout_uri)  # fmt: skip
     oauth.update_client(
         db.session, client.client_id, name=body.name, redirect_uris=body.callbacks,
         post_logout_redirect_uris=body.allowed_logout_urls, first_party=body.is_first_party,

@@ -1,6 +1,7 @@
 """A client setting whose feature is switched off is refused by the clients API and the CLI
 (idp.oauth.client_features): ``dpop_bound_access_tokens`` while ``DPOP_ENABLED`` is off, the
-device-code grant while ``DEVICE_FLOW_ENABLED`` is off. A client that had it before the switch
+device-code grant while ``DEVICE_FLOW_ENABLED`` is off, a ``backchannel_logout_uri`` while
+``BACKCHANNEL_LOGOUT_ENABLED`` is off. A client that had it before the switch
 went off keeps it, and the token endpoint names the switch to it. Token exchange, which has no
 switch, may be configured at any time and is refused at use while no action is bound."""
 
@@ -22,14 +23,18 @@ from tests.conftest import LiveServer, build_app, serving
 from tests.management.conftest import ALL, Mgmt, grant
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+BCL = "https://w.test/bcl"
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """DPoP and the device flow off, for the server and for the CLI (config.toml)."""
+    """DPoP, the device flow and back-channel logout off, for the server and for the CLI
+    (config.toml)."""
     tmp = tmp_path_factory.mktemp("switches")
-    (tmp / "config.toml").write_text("dpop_enabled = false\ndevice_flow_enabled = false\n")
-    with serving(lambda port: build_app(tmp, port, DPOP_ENABLED=False)) as server:
+    (tmp / "config.toml").write_text("dpop_enabled = false\ndevice_flow_enabled = false\n"
+                                     "backchannel_logout_enabled = false\n")  # fmt: skip
+    with serving(lambda port: build_app(tmp, port, DPOP_ENABLED=False,
+                                        BACKCHANNEL_LOGOUT_ENABLED=False)) as server:  # fmt: skip
         yield server
 
 
@@ -77,6 +82,29 @@ def test_the_api_refuses_the_device_grant_while_the_device_flow_is_off(mgmt: Mgm
                         json={"grant_types": ["authorization_code", DEVICE_GRANT]})  # fmt: skip
     _refused(patched, "grant_types", "DEVICE_FLOW_ENABLED")
     assert DEVICE_GRANT not in mgmt.call("GET", f"/clients/{cid}").json()["grant_types"]
+
+
+def test_the_api_refuses_a_backchannel_logout_uri_while_it_is_off(mgmt: Mgmt, op: Any) -> None:
+    _refused(_web(mgmt, "bcl web", backchannel_logout_uri=BCL),
+             "backchannel_logout_uri", "BACKCHANNEL_LOGOUT_ENABLED")  # fmt: skip
+    assert all(c["name"] != "bcl web" for c in mgmt.call("GET", "/clients").json())
+    made = _web(mgmt, "quiet web")
+    assert made.status_code == 201, made.text
+    cid = made.json()["client_id"]
+    patched = mgmt.call("PATCH", f"/clients/{cid}", json={"backchannel_logout_uri": BCL})
+    _refused(patched, "backchannel_logout_uri", "BACKCHANNEL_LOGOUT_ENABLED")
+    assert mgmt.call("GET", f"/clients/{cid}").json()["backchannel_logout_uri"] is None
+
+    kept = _made_while_on(op, backchannel_logout_uri=BCL)  # set while it was on
+    resent = mgmt.call("PATCH", f"/clients/{kept.client_id}",
+                       json={"name": "kept bcl", "backchannel_logout_uri": BCL})  # fmt: skip
+    assert resent.status_code == 200 and resent.json()["backchannel_logout_uri"] == BCL, resent.text
+    moved = mgmt.call("PATCH", f"/clients/{kept.client_id}",
+                      json={"backchannel_logout_uri": BCL + "2"})  # fmt: skip
+    _refused(moved, "backchannel_logout_uri", "BACKCHANNEL_LOGOUT_ENABLED")
+    removed = mgmt.call("PATCH", f"/clients/{kept.client_id}",
+                        json={"backchannel_logout_uri": None})  # fmt: skip
+    assert removed.status_code == 200 and removed.json()["backchannel_logout_uri"] is None
 
 
 def test_token_exchange_is_configured_and_refused_at_use(mgmt: Mgmt, op: Any) -> None:
@@ -142,5 +170,10 @@ def test_the_cli_refuses_them_too(op: Any) -> None:
     assert "grant_types: " in refused and "DEVICE_FLOW_ENABLED" in refused
     refused = idp_fails(op, "clients", "update", made["client_id"], "--dpop-bound-access-tokens")
     assert "DPOP_ENABLED" in refused
+    refused = idp_fails(op, "clients", "create", "--name", "cli bcl", "--type", "regular_web",
+                        "--redirect-uri", "https://w.test/cb", "--backchannel-logout-uri", BCL)  # fmt: skip
+    assert "backchannel_logout_uri: " in refused and "BACKCHANNEL_LOGOUT_ENABLED" in refused
+    refused = idp_fails(op, "clients", "backchannel-logout", made["client_id"], "--uri", BCL)
+    assert "backchannel_logout_uri: " in refused and "BACKCHANNEL_LOGOUT_ENABLED" in refused
     kept = idp(op, "clients", "update", made["client_id"], "--grant-type", "refresh_token")
     assert kept["grant_types"] == ["refresh_token"] and not kept["dpop_bound_access_tokens"]
