@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from idp.backchannel import service as backchannel
@@ -102,8 +102,11 @@ def _end(session: Session, *where: Any) -> list[tuple[str, str]]:
     refresh tokens bound to them are revoked (OIDC BCL §2.7: ``offline_access`` ones outlive
     the session) and their clients get a back-channel logout (§2.5), queued in this
     transaction. One UPDATE ... RETURNING picks them: of two requests ending one session
-    only the one whose UPDATE ended it notifies. A session already expired is left alone
-    (expiry sends no logout: docs/design-notes.md, "Back-channel logout")."""
+    only the one whose UPDATE ended it notifies. A session already expired matching ``where``
+    sends no logout (expiry sends none: docs/design-notes.md, "When a session ends") and its
+    row stays as it is, but its session-bound refresh tokens are revoked too: they outlive
+    the session's expiry (their family has its own lifetime), and ending a user's sessions
+    must leave nothing of them usable."""
     now = clock.now()
     result = session.execute(
         update(LoginSession)
@@ -112,18 +115,20 @@ def _end(session: Session, *where: Any) -> list[tuple[str, str]]:
         .returning(LoginSession.sid, LoginSession.user_id)
     )
     ended = [(str(sid), str(user_id)) for sid, user_id in result]
-    if not ended:
-        return ended
+    expired = select(LoginSession.sid).where(
+        LoginSession.ended_at.is_(None), LoginSession.expires_at <= now, *where
+    )
     session.execute(
         update(RefreshToken)
         .where(
-            RefreshToken.sid.in_([sid for sid, _user in ended]),
+            or_(RefreshToken.sid.in_([sid for sid, _user in ended]), RefreshToken.sid.in_(expired)),
             RefreshToken.status == "active",
             ~RefreshToken.scope.contains("offline_access"),
         )
         .values(status="revoked")
     )
-    backchannel.sessions_ended(session, ended)
+    if ended:
+        backchannel.sessions_ended(session, ended)
     return ended
 
 

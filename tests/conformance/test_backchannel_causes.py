@@ -1,10 +1,11 @@
 """OpenID Connect Back-Channel Logout 1.0 §2.5, "when a session ends", for every way an idp
 session ends besides those of tests/conformance/test_backchannel_logout.py: the user's password
 change (their other sessions), a password reset, an operator's password (API and CLI), a block
-(API and console), a deletion (API and CLI), another user signing in in the same browser. Each
+(API and console), a deletion (API and CLI), another user signing in in the same browser; an operator ending them all. Each
 cause is triggered over HTTP or the CLI; a loopback receiver gets one Logout Token per session
 and client, verified against the JWKS with the ended session's ``sid`` and the client's ``sub``.
-A session that had already expired gets none (expiry sends no logout), and the same user
+A session that had already expired gets none (expiry sends no logout), though its
+session-bound refresh tokens are revoked with the others, and the same user
 signing in again (``prompt=login``) keeps the session, so nothing is sent then either."""
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import update
 
 from idp.backchannel import delivery
+from idp.core.crypto import sha256_hex
 from idp.extensions import db
 from idp.flows.models import LoginSession
 from idp.identity import tokens as email_tokens
+from idp.oauth.models import RefreshToken
 from tests.actions.test_lifecycle import idp
 from tests.conformance._loopback import Site
+from tests.conformance._token_helpers import assert_oauth_error
 from tests.conformance.test_backchannel_logout import SETTINGS, bcl_client, verify, wait_for
 from tests.conftest import LiveServer, build_app, serving
 from tests.console.helpers import admin, console_login
@@ -51,6 +56,11 @@ def site() -> Iterator[Site]:
 @pytest.fixture
 def mgmt(op: Any) -> Mgmt:
     return Mgmt(op, grant(op, ALL), ALL, [])
+
+
+def refresh(op: Any, client: Any, token: str, **extra: str) -> requests.Response:
+    return requests.post(f"{op.url}/oauth/token", auth=client.basic, timeout=30,
+                         data={"grant_type": "refresh_token", "refresh_token": token, **extra})  # fmt: skip
 
 
 def sign_in(op: Any, client: Any, user: Any, browser: Browser | None = None, **extra: Any) -> str:
@@ -201,3 +211,44 @@ def test_signing_out_of_the_console_logs_out_the_sso_session(op: Any, site: Site
     out = console.http.post(f"{op.url}/admin/logout", data=hidden_inputs(page))
     assert out.status_code == 200 and "signed out" in out.text
     assert logged_out(op, site, client, 1) == {sid: boss.user_id}
+
+
+def _session_bound(op: Any, client: Any, user: Any, browser: Browser) -> tuple[str, str]:
+    """A login's ``sid`` and a refresh token bound to its session: one without
+    ``offline_access`` in its scope. No grant mints one today (the code and device grants
+    issue a refresh token only for ``offline_access``), so the login's token is rewritten
+    into one, as a grant without that rule would store it."""
+    got = login_and_redeem(op.url, client, user, "openid offline_access", browser=browser)
+    with op.app.app_context():
+        db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == sha256_hex(got["refresh_token"]))
+            .values(scope="openid")
+        )
+        db.session.commit()
+    return str(jwt_parts(got["id_token"])[1]["sid"]), str(got["refresh_token"])
+
+
+def test_ending_sessions_revokes_the_refresh_tokens_an_expired_one_left(
+    op: Any, site: Site, mgmt: Mgmt
+) -> None:
+    """A session-bound refresh token outlives its session's expiry (its family has its own
+    lifetime). An operator ending the user's sessions revokes it too, sending no Logout Token
+    for the expired session; an ``offline_access`` one still outlives them (OIDC BCL §2.7)."""
+    client, user = bcl_client(op, f"{site.base}/bcl/expired-rt"), op.factory.gen_user()
+    old_sid, old_rt = _session_bound(op, client, user, Browser(op.url))
+    browser = Browser(op.url)
+    live_sid, live_rt = _session_bound(op, client, user, browser)
+    offline = login_and_redeem(op.url, client, user, "openid offline_access", browser=browser)
+    with op.app.app_context():  # its absolute lifetime is over
+        db.session.execute(
+            update(LoginSession).where(LoginSession.sid == old_sid).values(expires_at=0)
+        )
+        db.session.commit()
+    still = refresh(op, client, old_rt)  # expiry alone leaves it usable
+    assert still.status_code == 200 and still.json()["scope"] == "openid", still.text
+    assert mgmt.call("DELETE", f"/users/{user.user_id}/sessions").status_code == 204
+    assert logged_out(op, site, client, 1) == {live_sid: user.user_id}  # not the expired one
+    for token in (still.json()["refresh_token"], live_rt):
+        assert_oauth_error(refresh(op, client, token), 400, "invalid_grant")
+    assert refresh(op, client, offline["refresh_token"]).status_code == 200
