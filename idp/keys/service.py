@@ -229,7 +229,10 @@ class KeyRing:
         self._session = session
         self._box = box
         self._cache_seconds = cache_seconds
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._reading = False  # a thread is reading the database
+        self._started = 0  # reloads started, numbered
+        self._done = 0  # the number of the last reload installed
         self._loaded_at = -1e18
         self._keys: list[LoadedKey] = []
         self._views: dict[tuple[str, ...], tuple[KeySet, str]] = {}
@@ -238,32 +241,63 @@ class KeyRing:
 
     def refresh(self, force: bool = False) -> None:
         """Reload from the database when the cache is older than ``cache_seconds`` or the
-        ``keys`` version moved (a rotation or revocation anywhere, :mod:`idp.core.versions`)."""
+        ``keys`` version moved (a rotation or revocation anywhere, :mod:`idp.core.versions`);
+        ``force``: a reload that reads the database after this call began (``changed``).
+
+        One thread reads at a time, outside the lock, so the others never queue behind a
+        database round trip (or an outage's timeout). While it reads, a thread that finds the
+        ring merely old goes on with it; one that saw the version move waits, since the ring
+        may hold a key revoked since, and returns only once a reload has read the database
+        under that version (or reads itself). The version is taken before the read, so a
+        change committed during a read leaves the ring stale for the next call."""
         version = self._versions.current(KEYS) if self._versions is not None else ""
-        stale = version != self._seen or time.monotonic() - self._loaded_at >= self._cache_seconds
-        if not force and not stale:
+        moved = version != self._seen
+        if not force and not moved and not self._old():
             return
-        session = self._session()
-        with self._lock:
-            self._seen = version
-            now = clock.now()
-            rows = session.scalars(select(SigningKey).order_by(SigningKey.created_at)).all()
-            loaded: list[LoadedKey] = []
-            known = {k.kid: k for k in self._keys}
-            for row in rows:
-                if state(row, now) in ("revoked", "unpublished"):
-                    continue
-                # Parsing an RSA private key costs tens of milliseconds (OpenSSL checks it):
-                # keys already loaded are kept, only new ones are decrypted and parsed.
-                found = known.get(row.kid)
-                key = found.key if found is not None else self._load(row)
-                loaded.append(
-                    LoadedKey(row.kid, row.alg, key, dict(row.public_jwk), activation(row),
-                              row.retired_at, row.unpublish_at)
-                )  # fmt: skip
-            self._keys = loaded
-            self._views = {}
-            self._loaded_at = time.monotonic()
+        with self._cond:
+            arrival = self._started
+            while self._reading:
+                if not force and not moved:
+                    return  # another thread reloads: keep using the ring as it is
+                self._cond.wait()
+            if (self._done > arrival) if force else (self._seen == version and not self._old()):
+                return  # a reload that covers this call finished meanwhile
+            self._reading, self._started = True, self._started + 1
+            number = self._started
+        loaded: list[LoadedKey] | None = None
+        try:
+            loaded = self._read()
+        finally:
+            with self._cond:
+                if loaded is not None:
+                    self._keys, self._views, self._seen = loaded, {}, version
+                    self._loaded_at, self._done = time.monotonic(), number
+                self._reading = False
+                self._cond.notify_all()
+
+    def _old(self) -> bool:
+        return time.monotonic() - self._loaded_at >= self._cache_seconds
+
+    def _rows(self) -> list[SigningKey]:
+        return list(self._session().scalars(select(SigningKey).order_by(SigningKey.created_at)))
+
+    def _read(self) -> list[LoadedKey]:
+        """The keys to use, from the database (no lock held)."""
+        now = clock.now()
+        known = {k.kid: k for k in self._keys}
+        loaded: list[LoadedKey] = []
+        for row in self._rows():
+            if state(row, now) in ("revoked", "unpublished"):
+                continue
+            # Parsing an RSA private key costs tens of milliseconds (OpenSSL checks it):
+            # keys already loaded are kept, only new ones are decrypted and parsed.
+            found = known.get(row.kid)
+            key = found.key if found is not None else self._load(row)
+            loaded.append(
+                LoadedKey(row.kid, row.alg, key, dict(row.public_jwk), activation(row),
+                          row.retired_at, row.unpublish_at)
+            )  # fmt: skip
+        return loaded
 
     @property
     def version(self) -> str:
