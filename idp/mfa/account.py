@@ -111,6 +111,37 @@ def _confirmed(current: LoginSession, user: User) -> str | None:
     return None
 
 
+def _stepped_up() -> tuple[LoginSession, User] | Response:
+    """The signed-in user for a change (:func:`_confirmed`: a recent login or the password),
+    or the answer: back to the page when signed out, 403 with the page saying why."""
+    found = _signed_in()
+    if found is None:
+        return redirect(HOME, code=303)
+    problem = _confirmed(*found)
+    if problem is not None:
+        return _home(*found, 403, error=problem)
+    return found
+
+
+def _own(user: User, factor_id: str) -> Factor | None:
+    """One of this user's confirmed factors that the page lists (not email, not a companion)."""
+    factor = db.session.get(Factor, factor_id[:40])
+    if factor is None or factor.user_id != user.id or not factor.confirmed:
+        return None
+    return None if factor.kind == "email" or describe.companion(factor) else factor
+
+
+def _own_confirmed(factor_id: str) -> tuple[LoginSession, User, Factor] | Response:
+    """:func:`_stepped_up`, then the user's own listed factor ``factor_id`` (404 if none)."""
+    found = _stepped_up()
+    if isinstance(found, Response):
+        return found
+    factor = _own(found[1], factor_id)
+    if factor is None:
+        return _home(*found, 404, error=GONE)
+    return (*found, factor)
+
+
 @bp.route(HOME, methods=["GET", "POST"])
 def home() -> Response:
     """POST only comes back from the recovery codes page ("I saved them, continue")."""
@@ -124,16 +155,10 @@ def home() -> Response:
 
 @bp.route(f"{HOME}/factors/<factor_id>/remove", methods=["POST"])
 def remove(factor_id: str) -> Response:
-    found = _signed_in()
-    if found is None:
-        return redirect(HOME, code=303)
-    current, user = found
-    problem = _confirmed(current, user)
-    if problem is not None:
-        return _home(current, user, 403, error=problem)
-    factor = _own(user, factor_id)
-    if factor is None:
-        return _home(current, user, 404, error=GONE)
+    found = _own_confirmed(factor_id)
+    if isinstance(found, Response):
+        return found
+    current, user, factor = found
     kind = factor.kind
     device = (factor.data or {}).get("device_id") if kind == "push" else None
     mfa.remove_factor(db.session, user.id, factor.id)
@@ -146,27 +171,13 @@ def remove(factor_id: str) -> Response:
     return _home(current, user, notice=N_("The factor was removed."))
 
 
-def _own(user: User, factor_id: str) -> Factor | None:
-    """One of this user's confirmed factors that the page lists (not email, not a companion)."""
-    factor = db.session.get(Factor, factor_id[:40])
-    if factor is None or factor.user_id != user.id or not factor.confirmed:
-        return None
-    return None if factor.kind == "email" or describe.companion(factor) else factor
-
-
 @bp.route(f"{HOME}/factors/<factor_id>/rename", methods=["POST"])
 def rename(factor_id: str) -> Response:
     """The user's own name for a factor (shown here and when the login offers a choice)."""
-    found = _signed_in()
-    if found is None:
-        return redirect(HOME, code=303)
-    current, user = found
-    problem = _confirmed(current, user)
-    if problem is not None:
-        return _home(current, user, 403, error=problem)
-    factor = _own(user, factor_id)
-    if factor is None:
-        return _home(current, user, 404, error=GONE)
+    found = _own_confirmed(factor_id)
+    if isinstance(found, Response):
+        return found
+    current, user, factor = found
     factor.label = describe.clean_label(request.form.get("label", "")[:200])
     details: dict[str, object] = {"kind": factor.kind, "factor_id": factor.id}
     audit.record(db.session, events.MFA_RENAMED, "Factor renamed by its user", request_origin(),
@@ -177,13 +188,10 @@ def rename(factor_id: str) -> Response:
 
 @bp.route(f"{HOME}/recovery-codes", methods=["POST"])
 def recovery_codes() -> Response:
-    found = _signed_in()
-    if found is None:
-        return redirect(HOME, code=303)
-    current, user = found
-    problem = _confirmed(current, user)
-    if problem is not None:
-        return _home(current, user, 403, error=problem)
+    found = _stepped_up()
+    if isinstance(found, Response):
+        return found
+    _current, user = found
     codes = mfa.new_recovery_codes(db.session, services().box, user.id)
     audit.record(db.session, events.MFA_ENROLLED, "Recovery codes replaced by their user",
                  request_origin(), user_id=user.id, details={"kind": "recovery"})  # fmt: skip

@@ -148,8 +148,9 @@ def _push_page(ticket: str, waiting: bool) -> Response:
         scale=4, title=gettext("QR code of the enrolment ticket")
     )
     web = webpush.web_enrolment(services().config["ISSUER"], uri)
-    return _page("account_push.html", 409 if waiting else 200, uri=uri, qr_svg=svg,
-                 ticket=ticket, waiting=waiting, back=HOME, back_label=BACK, **web)  # fmt: skip
+    return _page("mfa_push_enroll.html", 409 if waiting else 200, uri=uri, qr_svg=svg,
+                 action=f"{HOME}/push", ticket=ticket, waiting=waiting, back=HOME,
+                 back_label=BACK, **web)  # fmt: skip
 
 
 # -------------------------------------------------------------- passkey / security key

@@ -174,6 +174,8 @@ def test_a_push_device_from_the_account_page(op: Any) -> None:
     home = browser.http.get(browser.base + HOME).text
     page = form_post(browser, f"{HOME}/push", home)
     assert page.status_code == 200 and "<svg" in page.text
+    # the login's enrolment page, with the ticket in the form and a way back to the account
+    assert f'action="{HOME}/push"' in page.text and f'href="{HOME}"' in page.text
     uri = re.search(r'<code class="ticket">([^<]+)</code>', page.text)
     assert uri and uri.group(1).startswith("idp-push://enroll?")
     check = {"action": "check", "ticket": hidden_inputs(page.text)["ticket"]}

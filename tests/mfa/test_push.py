@@ -62,6 +62,8 @@ def enrol_device(op: Any, tmp_path: Path, webhook: str | None = None) -> tuple[A
     page = browser.http.get(op.url + link.group(1)).text
     ticket = re.search(r'<code class="ticket">([^<]+)</code>', page)
     assert ticket and "<svg" in page
+    # the login's page posts back to itself; the interaction holds the ticket, not the form
+    assert f'action="{link.group(1)}"' in page and 'name="ticket"' not in page
     uri = html.unescape(ticket.group(1))
     assert uri.startswith("idp-push://enroll?issuer=")
     state = tmp_path / "device.json"
