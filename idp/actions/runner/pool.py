@@ -71,7 +71,7 @@ class _InsecureZygote(Zygote):
                 pass_fds=(inside.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                env={},
+                env={"LD_BIND_NOW": "1"},  # as bubblewrap's --setenv (sandbox.BIND_NOW)
                 start_new_session=True,
             )
         finally:

@@ -13,11 +13,15 @@ trap (SECURITY.md §4.4).
 """
 
 from __future__ import annotations
+import __future__
 
 import array
+import binascii
 import contextlib
+import functools
 import json
 import logging
+import marshal
 import os
 import select
 import shutil
@@ -40,6 +44,10 @@ SANDBOX_DEPS = "/sandbox/deps"
 MAX_LINE = 64 * 1024  # one message from the sandbox (ARCHITECTURE.md §11)
 MAX_OUTPUT = 512 * 1024  # everything one execution may write
 MAX_RPCS = 5  # api.http calls per execution
+# The dynamic linker resolves every symbol when the zygote starts rather than on first call: a
+# child's first call of a libc or libpython function would otherwise write the resolved address
+# into the zygote's relocation tables, pages each execution copied again.
+BIND_NOW = ("--setenv", "LD_BIND_NOW", "1")
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ def bwrap_argv(control_fd: int, deps: Path | None) -> list[str]:
         "--new-session",
         "--clearenv",
         "--setenv", "PATH", "/usr/bin:/usr/sbin",
+        *BIND_NOW,
         "--ro-bind", "/usr", "/usr",
         "--symlink", "usr/lib", "/lib",
         "--symlink", "usr/lib64", "/lib64",
@@ -111,6 +120,25 @@ def bwrap_argv(control_fd: int, deps: Path | None) -> list[str]:
         str(python), "-I", "-S", "-B", f"{SANDBOX_RUNTIME}/{RUNTIME.name}", str(control_fd),
     ]  # fmt: skip
     return argv
+
+
+FUTURE_FLAGS = __future__.annotations.compiler_flag
+
+
+@functools.lru_cache(maxsize=64)
+def bytecode(code: str) -> str | None:
+    """The action compiled once per worker and version, as marshal data in base64 for the job,
+    or None when it does not compile (the child then compiles it and reports the error as it
+    always did). Same interpreter as the sandbox's, same flags as its ``compile`` had there:
+    ``annotations`` (inherited from the runtime's modules), no optimisation (``-I -S -B``).
+    Compiling is not running: nothing of the action executes here."""
+    try:
+        compiled = compile(
+            code, "action.py", "exec", flags=FUTURE_FLAGS, dont_inherit=True, optimize=0
+        )
+    except Exception:  # noqa: BLE001 (any refusal is the child's to report)
+        return None
+    return binascii.b2a_base64(marshal.dumps(compiled), newline=False).decode()
 
 
 class Zygote:
@@ -170,6 +198,10 @@ class Zygote:
         rpc: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> Outcome:
         run_id = uuid.uuid4().hex
+        compiled = bytecode(job["code"]) if isinstance(job.get("code"), str) else None
+        if compiled is not None:  # the child loads it rather than compiling the source again
+            job = {**job, "bytecode": compiled}
+            del job["code"]
         job_r, job_w = os.pipe()
         res_r, res_w = os.pipe()
         try:

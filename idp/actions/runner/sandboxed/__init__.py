@@ -7,7 +7,8 @@ them, the version's dependencies. It must not import ``idp`` nor anything outsid
 and then exits, so no memory survives from one execution to the next.
 
 Modules: ``zygote`` (the zygote, its spare, forking a child), ``confine`` (rlimits, seccomp),
-``child`` (one execution), ``api`` (the ``api`` an action gets) and ``values`` (the read-only
+``child`` (one execution, and its rehearsal in the zygote on a job of the runtime's own before
+the first fork), ``api`` (the ``api`` an action gets) and ``values`` (the read-only
 ``event`` and the JSON that api methods take).
 
 Zygote protocol (control socket on fd 3, SOCK_SEQPACKET, one message per datagram):
@@ -22,7 +23,8 @@ of its own with the two pipes). Forking, the costliest step on a small VM, is th
 execution's path; each child still runs one execution only and starts from the zygote's
 memory, never from another execution's.
 Child protocol (JSON lines; the child reads fd 0 and writes fd 1):
-  in   one job line ``{"trigger", "code", "event", "secrets", "api", "cache", ...}``;
+  in   one job line ``{"trigger", "code" or "bytecode", "event", "secrets", "api", ...}``
+       (``bytecode``: the action compiled by the host, marshal data in base64);
   out  zero or more ``{"rpc": ...}`` lines, each answered by one line on fd 0;
   out  one final ``{"done": true, "commands": [...], "logs": "...", "error": ...}`` line.
 Nothing the child writes is trusted by the host (SECURITY.md §4.4): the host validates every line.

@@ -14,7 +14,7 @@ import time
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from typing import Any
 
-from .values import ReadOnlyDict, as_json, labelled
+from .values import ENCODE, ReadOnlyDict, as_json, labelled
 
 
 class Channel:
@@ -37,7 +37,7 @@ class Channel:
     def send(message: dict[str, Any]) -> None:
         """One line; ``message`` is JSON data already (``as_json``): nothing is turned into
         its ``str()`` on the way."""
-        data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+        data = ENCODE(message).encode() + b"\n"
         view = memoryview(data)
         while view:
             view = view[os.write(1, view) :]

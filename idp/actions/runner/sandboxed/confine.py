@@ -5,6 +5,7 @@ spare) adds the small one as precompiled BPF."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import resource
 import signal
@@ -114,29 +115,27 @@ ZYGOTE_NEEDS = ("clone", "clone3", "kill", "setrlimit", "prlimit64", "setpriorit
 def confine(limits: dict[str, Any]) -> None:
     """rlimits, then seccomp; both are one-way for this process. Everything that can be is
     prepared in the zygote (``prepare``): each object a child touches is a page it copies."""
-    os.nice(int(limits.get("nice", 10)))
-    # Not dumpable: no other process of this uid can read this one's memory through /proc.
-    LIBC[0].prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+    # Functions and constants as this module's globals: a child runs this once, unspecialised,
+    # and each ``module.name`` it looked up would be pages it copies (the name, the cache).
+    _nice(int(limits.get("nice", 10)))
+    # Not dumpable and no_new_privs: both set in the zygote before any fork and inherited (a
+    # fork keeps the mm's dumpable flag and the task's no_new_privs; neither can be undone).
     cpu = max(1, int(limits["cpu"]))
     memory = int(limits["memory"]) + ZYGOTE_SIZE[0]
-    setrlimit = resource.setrlimit
-    setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-    setrlimit(resource.RLIMIT_AS, (memory, memory))
-    for which, value in FIXED_RLIMITS:
-        setrlimit(which, value)
-    # SIGXFSZ (RLIMIT_FSIZE): ignored since the zygote's ``prepare``, inherited by the fork.
-    if LIBC[0].prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError("no_new_privs refused")
-    if LIBC[0].prctl(22, 2, CHILD_PROGRAM[0], 0, 0) != 0:  # PR_SET_SECCOMP, MODE_FILTER
+    _setrlimit(_CPU, (cpu, cpu))
+    _setrlimit(_AS, (memory, memory))
+    _setrlimit(_NOFILE, (16, 16))
+    _setrlimit(_FSIZE, (0, 0))  # SIGXFSZ: ignored since the zygote's ``prepare`` (inherited)
+    _setrlimit(_CORE, (0, 0))
+    _setrlimit(_NPROC, (0, 0))
+    if CHILD_PROGRAM[0]() != 0:  # prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, program)
         raise OSError("the seccomp filter was refused")
 
 
-FIXED_RLIMITS = (
-    (resource.RLIMIT_NOFILE, (16, 16)),
-    (resource.RLIMIT_FSIZE, (0, 0)),
-    (resource.RLIMIT_CORE, (0, 0)),
-    (resource.RLIMIT_NPROC, (0, 0)),
-)
+_nice = os.nice
+_setrlimit = resource.setrlimit
+_CPU, _AS, _NOFILE = resource.RLIMIT_CPU, resource.RLIMIT_AS, resource.RLIMIT_NOFILE
+_FSIZE, _CORE, _NPROC = resource.RLIMIT_FSIZE, resource.RLIMIT_CORE, resource.RLIMIT_NPROC
 
 
 def prepare(child_filter: bytes) -> None:
@@ -145,7 +144,8 @@ def prepare(child_filter: bytes) -> None:
     than a kill (a disposition a fork inherits)."""
     buffer = ctypes.create_string_buffer(child_filter, len(child_filter))
     fprog = _SockFprog(len(child_filter) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    CHILD_PROGRAM[:] = [ctypes.byref(fprog), fprog, buffer]
+    load = functools.partial(LIBC[0].prctl, 22, 2, ctypes.byref(fprog), 0, 0)
+    CHILD_PROGRAM[:] = [load, fprog, buffer]
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 

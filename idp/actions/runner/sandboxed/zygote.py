@@ -4,21 +4,20 @@ docstring for the protocol)."""
 
 from __future__ import annotations
 
+import _socket
 import array
 import contextlib
 import ctypes
 import gc
-import json
 import os
 import select
 import signal
-import socket
 import sys
 import time
 import types
 from typing import Any
 
-from .child import mark, run_child
+from .child import mark, rehearse, run_child
 from .confine import (
     DENIED_SYSCALLS,
     LIBC,
@@ -31,18 +30,24 @@ from .confine import (
     install_filter,
     prepare,
 )
+from .values import DECODE
 
 
 def main() -> None:
     """The zygote, on the control socket ``sys.argv[1]``, until the host goes away."""
     control_fd = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    # The host sets LD_BIND_NOW for the dynamic linker at start (sandbox.BIND_NOW); actions
+    # see the environment they always saw.
+    os.environ.pop("LD_BIND_NOW", None)
     # Not dumpable, before any fork (children inherit it): a child must not open the zygote's
     # /proc/<pid>/mem, fd or environ, nor a sibling's while it still holds its job unconfined.
     LIBC[0].prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
     # Forking the next spare is background work: the request waiting on an execution's result
     # comes first (a child then adds its own nice on top of this one).
     os.nice(5)
-    control = socket.socket(fileno=control_fd)
+    # The C socket type, not socket.py's subclass: its close() and friends are Python code
+    # that every child would run (and copy the pages of).
+    control = _socket.socket(fileno=control_fd)
     children: dict[int, tuple[str, float]] = {}  # pid -> (execution id, deadline)
     by_id: dict[str, int] = {}
     # pyseccomp is bound beside this package (``__main__`` put that directory on the path).
@@ -54,8 +59,12 @@ def main() -> None:
     prepare(export_filter(build_filter(ZYGOTE_NEEDS)))
     ZYGOTE_SIZE[0] = address_space()
 
+    # Run the execution's own code on a job of ours until CPython has specialised it (see
+    # ``rehearse``): children then run it without writing to the zygote's code and caches.
+    rehearse()
     # Children only read the zygote's objects: keep the collector from touching (and so
     # copying) every page of them after each fork.
+    gc.collect()
     gc.freeze()
     spare: Spare | None = None
     last_order: dict[str, Any] | None = None  # the first spare waits for the first order
@@ -106,26 +115,26 @@ def name_libraries() -> None:
     ctypes.util = util  # type: ignore[attr-defined]
 
 
-def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+def receive(sock: _socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
     """One order and the descriptors that came with it; (None, []) at end-of-file."""
     fds = array.array("i")
-    message, ancdata, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(2 * fds.itemsize))
+    message, ancdata, _, _ = sock.recvmsg(4096, _socket.CMSG_SPACE(2 * fds.itemsize))
     for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
     if not message:
         for fd in fds:
             os.close(fd)
         return None, []
-    return json.loads(message), list(fds)
+    return DECODE(message.decode(), 0)[0], list(fds)
 
 
-def receive_pipes(sock: socket.socket) -> list[int]:
+def receive_pipes(sock: _socket.socket) -> list[int]:
     """In a spare: the two pipes of its execution, [] if the zygote went away."""
     fds = array.array("i")
-    message, ancdata, _, _ = sock.recvmsg(16, socket.CMSG_SPACE(2 * fds.itemsize))
+    message, ancdata, _, _ = sock.recvmsg(16, _socket.CMSG_SPACE(2 * fds.itemsize))
     for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
     if message != b"run":
         for fd in fds:
@@ -143,7 +152,7 @@ def become_execution(request: dict[str, Any], fds: list[int], confined: bool = F
     run_child(request, confined)
 
 
-def start_child(control: socket.socket, request: dict[str, Any], fds: list[int]) -> int:
+def start_child(control: _socket.socket, request: dict[str, Any], fds: list[int]) -> int:
     """Fork a child for this order now (no spare was ready)."""
     pid = os.fork()
     if pid == 0:
@@ -160,19 +169,19 @@ class Spare:
     next. Its limits are the last order's, with the CPU rlimit at the order's ceiling (the
     trigger's budget): each execution's own timeout is the zygote's wall-clock kill."""
 
-    def __init__(self, pid: int, sock: socket.socket, limits: dict[str, Any]) -> None:
+    def __init__(self, pid: int, sock: _socket.socket, limits: dict[str, Any]) -> None:
         self.pid = pid
         self.sock = sock
         self.limits = limits
 
     @classmethod
-    def fork(cls, control: socket.socket, order: dict[str, Any]) -> Spare | None:
+    def fork(cls, control: _socket.socket, order: dict[str, Any]) -> Spare | None:
         limits = {
             "memory": order["memory"],
             "nice": order.get("nice", 10),
             "cpu": max(int(order.get("cpu_ceiling", 0)), int(order["cpu"])),
         }
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         try:
             pid = os.fork()
         except OSError:  # RLIMIT or memory: run on demand instead
@@ -180,17 +189,9 @@ class Spare:
             theirs.close()
             return None
         if pid == 0:
-            gc.disable()
             control.close()
             ours.close()
-            os.setsid()
-            confine(limits)
-            mark("confinement")
-            fds = receive_pipes(theirs)
-            if len(fds) != 2:
-                os._exit(0)  # the zygote went away, or sent no job
-            theirs.close()
-            become_execution(limits, fds, confined=True)
+            _spare(theirs, limits)
         theirs.close()
         return cls(pid, ours, limits)
 
@@ -206,7 +207,7 @@ class Spare:
         try:
             if not self.fits(request):
                 raise OSError("the spare was confined for other limits")
-            ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+            ancillary = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))]
             # The spare's limits are set already: it needs the pipes, not the order (parsing
             # it there and serialising it here cost ~30 copy-on-write faults on each side).
             self.sock.sendmsg([b"run"], ancillary)
@@ -217,6 +218,20 @@ class Spare:
             return 0
         finally:
             self.sock.close()
+
+
+def _spare(sock: _socket.socket, limits: dict[str, Any]) -> None:
+    """The spare's own code, apart from ``Spare.fork`` (which the zygote runs, and CPython
+    specialises, at every fork: a child running its other branch would write to it)."""
+    gc.disable()  # one short execution: nothing worth collecting
+    os.setsid()
+    confine(limits)
+    mark("confinement")
+    fds = receive_pipes(sock)
+    if len(fds) != 2:
+        os._exit(0)  # the zygote went away, or sent no job
+    sock.close()
+    become_execution(limits, fds, confined=True)
 
 
 def _kill(pid: int) -> None:
