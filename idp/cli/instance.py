@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import sys
@@ -90,6 +91,13 @@ def init(ctx: Ctx, alg: str | None) -> None:
     type=click.IntRange(1, 3600),
     help="On SIGTERM, seconds requests in flight have to finish.",
 )
+@click.option(
+    "--server",
+    type=click.Choice(["gunicorn", "granian"]),
+    default="gunicorn",
+    show_default=True,
+    help="The WSGI server (granian: pip install 'idp[granian]').",
+)
 @click.option("--dev", is_flag=True, help="Flask's development server with the reloader.")
 @pass_ctx
 def serve(
@@ -101,9 +109,10 @@ def serve(
     access_log: bool,
     metrics_port: int | None,
     graceful_timeout: int,
+    server: str,
     dev: bool,
 ) -> None:
-    """Serve idp with gunicorn (or Flask's reloader with --dev)."""
+    """Serve idp with gunicorn or granian (or Flask's reloader with --dev)."""
     if not (ctx.instance / "secret.key").exists() and not os.environ.get("IDP_SECRET_KEY"):
         raise click.ClickException(f"{ctx.instance} is not initialised: run `idp init` first")
     os.environ["IDP_INSTANCE"] = str(ctx.instance)
@@ -120,6 +129,22 @@ def serve(
         app.extensions["idp.services"].geoip.warn_if_unset()
         app.run(host=host, port=port, use_reloader=True)
         return
+    if server == "granian":
+        argv = _granian_argv(host, port, workers, threads, access_log, graceful_timeout, settings)
+    else:
+        argv = _gunicorn_argv(host, port, workers, threads, access_log, graceful_timeout, settings)
+    os.environ["IDP_LOG_FORMAT"] = settings["LOG_FORMAT"]
+    if access_log:
+        os.environ["IDP_ACCESS_LOG"] = "1"
+    if settings["METRICS_ENABLED"]:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_fresh_metrics_dir(ctx))
+    os.execv(sys.executable, argv)  # noqa: S606 - argv is ours, not user input
+
+
+def _gunicorn_argv(
+    host: str, port: int, workers: int, threads: int, access_log: bool, graceful_timeout: int,
+    settings: dict[str, Any],
+) -> list[str]:  # fmt: skip
     # Sync workers: token issuance is CPU-bound (RS256) and threads would only contend for the
     # GIL (measured with bench/: same throughput, a worse p99 than one request at a time).
     argv = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}"]
@@ -132,13 +157,24 @@ def serve(
     argv += ["-c", "python:idp.ops.gunicorn_conf", "--graceful-timeout", str(graceful_timeout)]
     if settings["METRICS_ENABLED"] and settings["METRICS_PORT"]:
         argv += ["--bind", f"{host}:{settings['METRICS_PORT']}"]
-    os.environ["IDP_LOG_FORMAT"] = settings["LOG_FORMAT"]
+    return [*argv, "idp.wsgi:app"]
+
+
+def _granian_argv(
+    host: str, port: int, workers: int, threads: int, access_log: bool, graceful_timeout: int,
+    settings: dict[str, Any],
+) -> list[str]:  # fmt: skip
+    """granian's WSGI workers with gunicorn's behaviour (idp.ops.granian_serve says how)."""
+    if importlib.util.find_spec("granian") is None:
+        raise click.ClickException("granian is not installed: pip install 'idp[granian]'")
+    argv = [sys.executable, "-m", "idp.ops.granian_serve", "--bind", f"{host}:{port}"]
+    argv += ["--workers", str(workers), "--threads", str(threads)]
+    argv += ["--graceful-timeout", str(graceful_timeout)]
     if access_log:
-        os.environ["IDP_ACCESS_LOG"] = "1"
-    if settings["METRICS_ENABLED"]:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_fresh_metrics_dir(ctx))
-    argv.append("idp.wsgi:app")
-    os.execv(sys.executable, argv)  # noqa: S606 - argv is ours, not user input
+        argv.append("--access-log")
+    if settings["METRICS_ENABLED"] and settings["METRICS_PORT"]:
+        argv += ["--metrics-bind", f"{host}:{settings['METRICS_PORT']}"]
+    return argv
 
 
 def _settings_or_refuse(ctx: Ctx) -> dict[str, Any]:

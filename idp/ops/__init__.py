@@ -1,1 +1,1 @@
-"""Operating idp: Prometheus metrics, structured logs, graceful shutdown under gunicorn."""
+"""Operating idp: Prometheus metrics, structured logs, graceful shutdown (gunicorn, granian)."""

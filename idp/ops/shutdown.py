@@ -1,6 +1,7 @@
-"""A worker's last steps after gunicorn's graceful stop (SIGTERM): its requests in flight have
-been answered (gunicorn waits for them up to ``--graceful-timeout``); what the process still
-holds in memory is finished here, before it exits.
+"""A worker's last steps after gunicorn's (or granian's, :mod:`idp.ops.granian_serve`) graceful
+stop (SIGTERM): its requests in flight have been answered (the server waits for them up to
+``--graceful-timeout``); what the process still holds in memory is finished here, before it
+exits.
 
 * Actions: the background chains queued (non-blocking triggers) run, the execution records
   queued for the writer thread are stored, and the sandbox zygotes are stopped (their process

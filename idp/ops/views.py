@@ -2,9 +2,10 @@
 
 Two ways to keep it from the public (checked at start-up by :mod:`idp.config`):
 
-* ``METRICS_PORT`` (``idp serve --metrics-port``): gunicorn also listens there, the metrics
-  answer only on that port, and that port answers nothing else. The port is the one the
-  connection was accepted on (the socket's, never the ``Host`` header).
+* ``METRICS_PORT`` (``idp serve --metrics-port``): gunicorn also listens there (under granian,
+  :mod:`idp.ops.metrics_listener` does), the metrics answer only on that port, and that port
+  answers nothing else. The port is the one the connection was accepted on (the socket's,
+  never the ``Host`` header).
 * ``METRICS_TOKEN``: ``Authorization: Bearer <token>``, compared in constant time; anything
   else is 401. Required when the metrics share the public port; honoured on the metrics port
   too when set.
@@ -41,7 +42,8 @@ def init_app(app: Flask) -> None:
 
 def local_port() -> int:
     """The port this request's connection was accepted on: gunicorn hands the WSGI app the
-    socket; werkzeug's SERVER_PORT is its listener's (gunicorn's may come from ``Host``)."""
+    socket; granian's and werkzeug's SERVER_PORT is their listener's (gunicorn's may come from
+    ``Host``)."""
     sock = request.environ.get("gunicorn.socket")
     if sock is not None:
         try:

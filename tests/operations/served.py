@@ -1,9 +1,10 @@
-"""A real ``idp serve`` (gunicorn, its own process) on a fresh instance: the schema, the secret
+"""A real ``idp serve`` (gunicorn or granian, its own process) on a fresh instance: the schema, the secret
 and a signing key made by :func:`tests.conftest.build_app`, whose app the tests keep to create
 users and clients (``factory``) and to read the database."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from flask import Flask
 
@@ -26,6 +28,17 @@ from tests.ports import free_port
 _SCRIPT = Path(sys.executable).parent / "idp"
 IDP = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "idp"]
 
+# ``idp serve --server``: the tests of a real server run on each (granian is an extra)
+SERVERS = [
+    pytest.param("gunicorn"),
+    pytest.param("granian", marks=pytest.mark.skipif(
+        importlib.util.find_spec("granian") is None,
+        reason="granian is not installed (pip install 'idp[granian]')",
+    )),
+]  # fmt: skip
+# what each server logs once SIGTERM has reached its main process
+STOPPING = {"gunicorn": "Handling signal: term", "granian": "Shutting down granian"}
+
 
 @dataclass
 class Served:
@@ -36,6 +49,7 @@ class Served:
     instance: Path
     app: Flask
     metrics_port: int | None = None
+    kind: str = "gunicorn"  # the server: gunicorn or granian
     factory: Factory = field(init=False)
 
     def __post_init__(self) -> None:
@@ -83,14 +97,17 @@ def served(
     *args: str,
     metrics_port: bool = False,
     env: dict[str, str] | None = None,
+    server: str = "gunicorn",
     **overrides: Any,
 ) -> Iterator[Served]:
-    """``idp serve`` with ``args`` (``--workers 2`` ...); ``metrics_port``: on a port of its own."""
+    """``idp serve --server server`` with ``args`` (``--workers 2`` ...); ``metrics_port``: on a
+    port of its own."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = build_app(tmp, port, **overrides)
     argv = [*IDP, "--instance", str(tmp), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--server", server]
     mport = free_port() if metrics_port else None
     if mport is not None:
         argv += ["--metrics-port", str(mport)]
@@ -100,7 +117,7 @@ def served(
             [*argv, *args], stdout=out, stderr=subprocess.STDOUT,
             env=server_env(url, app, **(env or {})),
         )  # fmt: skip
-    server = Served(proc, url, port, log, tmp, app, mport)
+    server = Served(proc, url, port, log, tmp, app, mport, kind=server)
     try:
         wait_until_up(server)
         yield server

@@ -1,5 +1,5 @@
 """A worker killed with SIGKILL in the middle of a token request and of a login (issue 17,
-faults): nothing half-written, and gunicorn's master starts another worker.
+faults): nothing half-written, and the server's main process starts another worker.
 
 A real ``idp serve`` with 2 workers on a private PostgreSQL cluster. The test makes the request
 stop half-way, deterministically and without a hook in idp: it holds an EXCLUSIVE lock on the
@@ -7,7 +7,7 @@ table the request writes last (reads go on, inserts wait), waits until the worke
 backend is blocked on it with its earlier writes made (its row locks are visible in
 ``pg_locks``), finds the worker that owns that connection and kills it. The transaction dies
 with the worker: the claimed code is redeemable again exactly once, the counted login and its
-session are gone, and the same login then succeeds."""
+session are gone, and the same login then succeeds. On gunicorn and on granian."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from sqlalchemy import Connection, create_engine, text
 
 from tests.helpers import Browser, auth_params, hidden_inputs, login_form_action, pkce
 from tests.operations.private_servers import private_postgres
-from tests.operations.served import Served, served
+from tests.operations.served import SERVERS, Served, served
 
 pytestmark = pytest.mark.faults
 
@@ -127,7 +127,7 @@ def _worker_replaced(server: Served, victim: int) -> None:
             assert requests.get(f"{server.url}/health/live", timeout=10).status_code == 200
             return
         time.sleep(0.05)
-    raise AssertionError(f"gunicorn did not replace the worker: {_children(server.proc.pid)}")
+    raise AssertionError(f"{server.kind} did not replace the worker: {_children(server.proc.pid)}")
 
 
 def _token(server: Served, client: Any, code: str, verifier: str) -> requests.Response:
@@ -137,12 +137,13 @@ def _token(server: Served, client: Any, code: str, verifier: str) -> requests.Re
                                "code_verifier": verifier})  # fmt: skip
 
 
-@pytest.fixture
-def serve_pg(tmp_path: Path) -> Iterator[tuple[Served, Connection]]:
+@pytest.fixture(params=SERVERS)
+def serve_pg(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Served, Connection]]:
     with (
         private_postgres() as pg,
-        served(tmp_path / "instance", "--workers", "2", DATABASE_URL=pg.url) as server,
-    ):
+        served(tmp_path / "instance", "--workers", "2", server=request.param,
+               DATABASE_URL=pg.url) as server,
+    ):  # fmt: skip
         admin_engine = create_engine(pg.url, isolation_level="AUTOCOMMIT")
         with admin_engine.connect() as admin:
             yield server, admin

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from idp.actions.models import ActionExecution
 from idp.extensions import db
-from tests.operations.served import served
+from tests.operations.served import SERVERS, STOPPING, served
 
 
 class Gate:
@@ -81,13 +81,14 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+@pytest.mark.parametrize("server_name", SERVERS)
 def test_sigterm_finishes_the_request_flushes_and_stops_the_sandboxes(
-    tmp_path: Path, gate: Gate
+    tmp_path: Path, gate: Gate, server_name: str
 ) -> None:
     env = {"IDP_ACTIONS_ALLOW_PRIVATE_NETWORKS": "127.0.0.1/32"}
     if not shutil.which("bwrap"):  # the zygote without bubblewrap: still a process per worker
         env["IDP_ACTIONS_INSECURE_DEV"] = "1"
-    with served(tmp_path / "instance", "--workers", "1", env=env) as server:
+    with served(tmp_path / "instance", "--workers", "1", env=env, server=server_name) as server:
         client, audience = server.factory.m2m()
         action_id = server.factory.gen_action(
             "slow", "credentials-exchange",
@@ -113,9 +114,9 @@ def test_sigterm_finishes_the_request_flushes_and_stops_the_sandboxes(
         assert zygotes, "the action ran in no zygote"
         grandchildren = [c for z in zygotes for c in children(z)]
 
-        server.proc.terminate()  # SIGTERM to gunicorn's master
+        server.proc.terminate()  # SIGTERM to the server's main process
         for _ in range(300):  # until the master has begun stopping, then let the action finish
-            if "Handling signal: term" in server.output():
+            if STOPPING[server_name] in server.output():
                 break
             time.sleep(0.1)
         time.sleep(0.5)

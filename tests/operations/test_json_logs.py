@@ -1,4 +1,4 @@
-"""``IDP_LOG_FORMAT=json``: a real ``idp serve`` (gunicorn's lines and the access log included)
+"""``IDP_LOG_FORMAT=json``: a real ``idp serve`` (the server's lines and the access log included)
 writes one JSON object per line, with the request id that the request's response, execution
 records and log events carry, and no token or secret."""
 
@@ -16,16 +16,23 @@ from flask import Flask
 from idp.ops.jsonlog import JsonFormatter
 from tests.conftest import build_app
 from tests.helpers import Browser, auth_params, login_and_redeem, pkce
-from tests.operations.served import Served, served
+from tests.operations.served import SERVERS, Served, served
 
 FIELDS = {"time", "level", "logger", "message", "request_id"}
+# each server's own logger and its access log's
+LOGGERS = {
+    "gunicorn": ("gunicorn.error", "gunicorn.access"),
+    "granian": ("_granian", "granian.access"),
+}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@pytest.fixture(scope="module", params=SERVERS)
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Served]:
     env = {"IDP_LOG_FORMAT": "json"}
     folder = tmp_path_factory.mktemp("json-logs")
-    with served(folder, "--workers", "1", "--access-log", env=env) as s:
+    with served(folder, "--workers", "1", "--access-log", env=env, server=request.param) as s:
         yield s
 
 
@@ -46,9 +53,11 @@ def test_every_line_is_json_and_holds_no_secret(server: Served) -> None:
     objects = [json.loads(line) for line in lines]  # each line one object, or this fails
     assert all(isinstance(o, dict) and o.keys() >= FIELDS for o in objects), lines[:5]
     loggers = {o["logger"] for o in objects}
-    assert {"gunicorn.error", "gunicorn.access"} <= loggers, loggers
-    access = [o["message"] for o in objects if o["logger"] == "gunicorn.access"]
-    assert any('"POST /oauth/token"' in m for m in access), access
+    own, access_logger = LOGGERS[server.kind]
+    assert {own, access_logger} <= loggers, loggers
+    access = [o["message"] for o in objects if o["logger"] == access_logger]
+    assert any('"POST /oauth/token" 200 ' in m for m in access), access
+    assert not any("?" in m for m in access), access  # the path, never the query string
     text = "\n".join(lines)
     for secret in (
         tokens["access_token"], tokens["refresh_token"], tokens["id_token"],

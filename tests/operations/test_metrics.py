@@ -1,5 +1,5 @@
-"""Prometheus metrics from a real ``idp serve`` with 2 gunicorn workers, its metrics on a port
-of their own (``--metrics-port``): the counters of both workers add up (prometheus_client's
+"""Prometheus metrics from a real ``idp serve`` with 2 workers (gunicorn's and granian's), its
+metrics on a port of their own (``--metrics-port``): the counters of both workers add up (prometheus_client's
 multiprocess mode), they move with logins and token requests, labels are bounded (endpoint
 names, never paths), and the metrics are nowhere on the public port."""
 
@@ -17,17 +17,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from idp.mfa.policy import MFA_ACR
 from tests.helpers import Browser, auth_params, login_and_redeem, pkce
 from tests.mfa.test_totp import enrol, login, mfa_page, post
-from tests.operations.served import Served, served
+from tests.operations.served import SERVERS, Served, served
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@pytest.fixture(scope="module", params=SERVERS)
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Served]:
     # without bubblewrap, the zygote runs unconfined (development mode): still a process
     env = {} if shutil.which("bwrap") else {"IDP_ACTIONS_INSECURE_DEV": "1"}
     folder = tmp_path_factory.mktemp("metrics")
-    with served(folder, "--workers", "2", metrics_port=True, env=env) as s:
+    with served(folder, "--workers", "2", metrics_port=True, env=env, server=request.param) as s:
         yield s
 
 

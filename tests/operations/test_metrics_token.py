@@ -12,15 +12,18 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import build_app
-from tests.operations.served import IDP, Served, free_port, served, server_env
+from tests.operations.served import IDP, SERVERS, Served, free_port, served, server_env
 
 TOKEN = "metrics-" + "k3y" * 8
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@pytest.fixture(scope="module", params=SERVERS)
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Served]:
     env = {"IDP_METRICS_ENABLED": "1", "IDP_METRICS_TOKEN": TOKEN}
-    with served(tmp_path_factory.mktemp("metrics-token"), "--workers", "1", env=env) as s:
+    folder = tmp_path_factory.mktemp("metrics-token")
+    with served(folder, "--workers", "1", env=env, server=request.param) as s:
         yield s
 
 
@@ -54,13 +57,15 @@ def test_the_token_opens_them(server: Served) -> None:
     assert "idp_http_requests" in names  # the family; its samples end in _total
 
 
-def _serve(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def _serve(
+    tmp_path: Path, server: str, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
     """``idp serve`` that should refuse to start ({port} in ``args``: its own port)."""
     port = free_port()
     app = build_app(tmp_path, port)
     args = tuple(a.format(port=port) for a in args)
     return subprocess.run(
-        [*IDP, "--instance", str(tmp_path), "serve", "--port", str(port), *args],
+        [*IDP, "--instance", str(tmp_path), "serve", "--port", str(port), "--server", server, *args],
         capture_output=True, text=True, timeout=60,
         env=server_env(f"http://127.0.0.1:{port}", app, **env),
     )  # fmt: skip
@@ -74,15 +79,17 @@ def _serve(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Comple
         ({"IDP_LOG_FORMAT": "xml"}, "LOG_FORMAT must be text or json"),
     ],
 )
+@pytest.mark.parametrize("server_name", SERVERS)
 def test_refused_at_start_up_with_the_reason(
-    tmp_path: Path, env: dict[str, str], says: str
+    tmp_path: Path, env: dict[str, str], says: str, server_name: str
 ) -> None:
-    proc = _serve(tmp_path, env)
+    proc = _serve(tmp_path, server_name, env)
     assert proc.returncode != 0
     assert says in proc.stderr, proc.stderr
 
 
-def test_metrics_port_must_differ(tmp_path: Path) -> None:
-    proc = _serve(tmp_path, {}, "--metrics-port", "{port}")
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_metrics_port_must_differ(tmp_path: Path, server_name: str) -> None:
+    proc = _serve(tmp_path, server_name, {}, "--metrics-port", "{port}")
     assert proc.returncode != 0
     assert "--metrics-port must differ" in proc.stderr

@@ -1,5 +1,5 @@
 """Several idp instances on one PostgreSQL database and one Redis (issue 17, "Several
-instances"): two real ``idp serve`` processes, A and B, each with its own instance folder (so
+instances"): two real ``idp serve`` processes (gunicorn, then granian), A and B, each with its own instance folder (so
 nothing can travel through a file), behind no load balancer: the test talks to each directly.
 
 Their caches are set to keep everything for 300 s, so a change made at A can reach B only
@@ -37,6 +37,7 @@ from tests.conftest import _POSTGRES, FAST_SETTINGS, TEST_DB_URL, reset_database
 from tests.factories import Factory
 from tests.helpers import Browser, auth_params, jwt_parts, pkce, redeem
 from tests.management.conftest import ALL, Mgmt, grant
+from tests.operations.served import SERVERS
 from tests.ports import free_port
 
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_MULTI", "redis://127.0.0.1:6379/12")
@@ -87,12 +88,12 @@ def _env(issuer: str, secret: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def _start(folder: Path, port: int, env: dict[str, str]) -> Instance:
+def _start(folder: Path, port: int, env: dict[str, str], server: str) -> Instance:
     folder.mkdir()
     log = folder / "serve.log"
     with log.open("wb") as out:  # the child keeps its own descriptor
         proc = subprocess.Popen(
-            [sys.executable, "-m", "idp", "--instance", str(folder), "serve",
+            [sys.executable, "-m", "idp", "--instance", str(folder), "serve", "--server", server,
              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -131,8 +132,10 @@ class Cluster:
     mgmt: Mgmt
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+@pytest.fixture(scope="module", params=SERVERS)
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Cluster]:
     if not TEST_DB_URL.startswith("postgresql"):
         pytest.skip("several instances share a PostgreSQL database (IDP_TEST_DATABASE_URL)")
     redis = _redis_or_skip()
@@ -153,8 +156,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         migrate.upgrade(db.engine)
         create_key(db.session, services().box, "RS256")
         db.session.commit()
-    a = _start(root / "a", port_a, _env(issuer, secret))
-    b = _start(root / "b", port_b, _env(issuer, secret))
+    a = _start(root / "a", port_a, _env(issuer, secret), request.param)
+    b = _start(root / "b", port_b, _env(issuer, secret), request.param)
     try:
         _wait_ready(a)
         _wait_ready(b)

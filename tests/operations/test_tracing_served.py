@@ -1,4 +1,4 @@
-"""Traces from a real ``idp serve`` (gunicorn worker processes, issue 17): the standard
+"""Traces from a real ``idp serve`` (gunicorn's or granian's worker processes, issue 17): the standard
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` alone turns tracing on, the worker exports by OTLP/HTTP, and what
 is still in the batch processor when SIGTERM stops the server is flushed before the worker exits.
 """
@@ -16,7 +16,7 @@ import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.operations.served import served
+from tests.operations.served import SERVERS, served
 
 BODIES: list[tuple[str, bytes]] = []
 
@@ -41,8 +41,9 @@ def collector() -> Iterator[str]:
     server.server_close()
 
 
+@pytest.mark.parametrize("server_name", SERVERS)
 def test_a_served_worker_exports_its_spans_and_flushes_them_on_sigterm(
-    tmp_path: Path, collector: str
+    tmp_path: Path, collector: str, server_name: str
 ) -> None:
     BODIES.clear()
     trace_id = secrets.token_hex(16)
@@ -51,7 +52,7 @@ def test_a_served_worker_exports_its_spans_and_flushes_them_on_sigterm(
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector,  # nothing else asks for traces
         "OTEL_BSP_SCHEDULE_DELAY": "600000",  # no export by the timer: only the exit's flush
     }
-    with served(tmp_path / "instance", "--workers", "1", env=env) as server:
+    with served(tmp_path / "instance", "--workers", "1", env=env, server=server_name) as server:
         client, audience = server.factory.m2m()
         resp = requests.post(
             f"{server.url}/oauth/token",

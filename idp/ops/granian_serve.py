@@ -1,0 +1,232 @@
+"""``idp serve --server granian``: idp.wsgi:app under granian's WSGI workers, with what
+``idp.ops.gunicorn_conf`` gives gunicorn (``python -m idp.ops.granian_serve``, run by
+``idp serve``, which sets ``PROMETHEUS_MULTIPROC_DIR``, ``IDP_LOG_FORMAT`` and ``IDP_ACCESS_LOG``
+as for gunicorn).
+
+granian has no server hooks; its Python server (``granian.server.mp.MPServer``, 2.8.x) is used
+with these instead:
+
+* A worker's last flush: granian's WSGI worker returns from its serving call once SIGTERM has
+  stopped it and the requests in flight are answered, then the process leaves through
+  ``os._exit`` (multiprocessing), so neither ``atexit`` nor a ``finally`` of idp's would run.
+  The worker's target here wraps granian's: after it returns, :func:`idp.ops.shutdown.drain`,
+  then the ``atexit`` functions (the OpenTelemetry exporter's flush, as a gunicorn worker's
+  ``sys.exit`` runs them). ``--graceful-timeout`` is granian's ``workers_kill_timeout``: the
+  main process kills a worker that has not finished by then, as gunicorn's arbiter does.
+* A dead worker's gauges: granian's main process joins each worker in a watcher thread; the
+  watcher here calls prometheus_client's ``mark_process_dead`` with the worker's pid first
+  (gunicorn's ``child_exit``).
+* Respawn: a worker that dies is started again (``respawn_failed_workers``), without granian's
+  crash-loop exit (gunicorn has none); a worker that cannot load the app exits with
+  :data:`BOOT_ERROR` and the server stops, as gunicorn halts on a worker's boot error.
+* The metrics port: a granian server listens on one address, so ``--metrics-port`` is served by
+  a process of its own (:mod:`idp.ops.metrics_listener`) started and stopped with the server.
+* The WSGI environ: granian copies the whole process environment into every request's environ,
+  so ``HTTP_PROXY`` would reach the app as a ``Proxy`` request header and ``IDP_SECRET_KEY``
+  would sit in ``request.environ``; :class:`CleanEnviron` takes them out again.
+* HTTP/1.1 only, and ``--threads`` Python threads per worker (``blocking_threads``), so by
+  default a worker runs one request at a time, as a sync worker does; the connections wait on
+  granian's Rust side, kept alive. granian's ``backpressure`` stays at its default: it counts
+  connections, not requests, so a lower one would let an idle keep-alive connection hold a
+  worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+from idp.ops import jsonlog
+
+BOOT_ERROR = 3  # gunicorn's WORKER_BOOT_ERROR
+TARGET = "idp.wsgi:app"
+# gunicorn's: '%(h)s "%(m)s %(U)s" %(s)s %(M)sms', the path without the query string
+ACCESS_FORMAT = '%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms)dms'
+_HANDLER = "logging.StreamHandler"
+_STOP = (signal.SIGTERM, signal.SIGINT)
+_CGI_KEYS = frozenset({"SCRIPT_NAME", "GATEWAY_INTERFACE", "SERVER_SOFTWARE"})
+
+log = logging.getLogger("idp.serve")
+_loaded: dict[str, Any] = {}  # the worker's Flask app ("app"), for its last flush
+
+
+class CleanEnviron:
+    """The app behind a WSGI environ without the process environment granian merges into it
+    (``dict(os.environ) | scope``). A request header named like an environment variable
+    (``Proxy`` when ``HTTP_PROXY`` is set) is dropped with it, as httpoxy mitigations do."""
+
+    def __init__(self, app: Any, multiprocess: bool, multithread: bool) -> None:
+        self.app = app
+        self.drop = tuple(k for k in os.environ if k not in _CGI_KEYS)
+        self.flags = {"wsgi.multiprocess": multiprocess, "wsgi.multithread": multithread}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        pop = environ.pop
+        for key in self.drop:
+            pop(key, None)
+        environ.update(self.flags)
+        return self.app(environ, start_response)
+
+
+def _load(workers: int, threads: int) -> Any:
+    """In the worker: import the app (gunicorn's worker boot); a failure stops the server.
+    granian installs the worker's own SIGTERM handler only once the app is loaded, and until
+    then the main process's (inherited with the fork) would swallow it: a worker told to stop
+    while it boots would serve until killed. It stops once loaded instead, as gunicorn's does."""
+    told: list[int] = []
+    previous = {sig: signal.signal(sig, lambda n, _f: told.append(n)) for sig in _STOP}
+    try:
+        from idp.wsgi import app
+    except Exception:
+        log.exception("worker failed to boot")
+        sys.exit(BOOT_ERROR)
+    if told:
+        _last_flush(app)
+        sys.exit(0)
+    _loaded["app"] = app
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    return CleanEnviron(app, workers > 1, threads > 1)
+
+
+def _last_flush(app: Any) -> None:
+    from idp.ops.shutdown import drain
+
+    log.info("worker exiting (pid: %d): last flush", os.getpid())  # gunicorn's line too
+    drain(app)
+    atexit._run_exitfuncs()  # os._exit follows: what sys.exit would have run
+
+
+def _worker(*args: Any, **kwargs: Any) -> None:
+    """granian's WSGI worker, then the last flush (gunicorn's ``worker_exit``)."""
+    from granian.server.mp import MPServer
+
+    try:
+        MPServer._spawn_wsgi_worker(*args, **kwargs)
+    finally:
+        if "app" in _loaded:
+            _last_flush(_loaded["app"])
+
+
+def _process_gone(pid: int | None) -> None:
+    """In the main process, when a worker (or the metrics listener) has exited."""
+    if pid and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
+def _log_config(access_log: bool) -> dict[str, Any]:
+    """granian's loggers (``_granian``, ``granian.access``) on stderr, the access log on
+    stdout, as gunicorn's; all of them JSON with ``IDP_LOG_FORMAT=json``."""
+    if os.environ.get("IDP_LOG_FORMAT") == "json":
+        cfg = jsonlog.gunicorn_logconfig(access_log)
+        cfg["loggers"] = {
+            "_granian": cfg["loggers"]["gunicorn.error"],
+            "granian.access": cfg["loggers"]["gunicorn.access"],
+        }
+        return cfg
+    text = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"  # gunicorn's
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "text": {"format": text, "datefmt": "%Y-%m-%d %H:%M:%S %z"},
+            "access": {"format": "%(message)s"},
+        },
+        "handlers": {
+            "text": {"class": _HANDLER, "formatter": "text", "stream": "ext://sys.stderr"},
+            "access": {"class": _HANDLER, "formatter": "access", "stream": "ext://sys.stdout"},
+        },
+        "loggers": {
+            "_granian": {"level": "INFO", "handlers": ["text"], "propagate": False},
+            "granian.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+            log.name: {"level": "INFO", "handlers": ["text"], "propagate": False},
+        },
+    }
+
+
+def build(args: argparse.Namespace) -> Any:
+    from granian.constants import HTTPModes, Interfaces
+    from granian.net import SocketSpec
+    from granian.server.mp import MPServer
+
+    class Server(MPServer):
+        def _init_shared_socket(self) -> None:
+            """One listening socket, bound by this process and shared by the workers, as
+            gunicorn's arbiter has (granian's Linux default is a SO_REUSEPORT socket per worker,
+            bound once the worker has loaded the app): connections wait in one backlog while
+            workers boot or are replaced instead of being refused or reset, and the next one
+            goes to whichever worker is free, not to the one its hash picked."""
+            holder = SocketSpec(self.bind_addr, self.bind_port, self.backlog).build()
+            self._ssp, self._shd, self._sfd = None, holder, holder.get_fd()  # type: ignore[assignment]
+            sock = socket.socket(fileno=self._sfd)
+            sock.set_inheritable(True)
+            sock.listen(self.backlog)  # now, not when the first worker starts serving
+            self._sso = sock
+
+        def _spawn_worker(self, *args: Any, **kwargs: Any) -> Any:
+            wrk = super()._spawn_worker(*args, **kwargs)
+            watch = wrk._watcher
+
+            def watcher() -> None:
+                wrk.inner.join()
+                _process_gone(wrk.inner.pid)
+                if wrk.inner.exitcode == BOOT_ERROR and not wrk.interrupt_by_parent:
+                    log.error("worker-%d failed to boot: stopping", wrk.idx + 1)
+                    self.respawn_failed_workers = False
+                else:
+                    self.respawned_wrks.pop(wrk.idx, None)  # always respawn, as gunicorn does
+                watch()
+
+            wrk._watcher = watcher  # type: ignore[method-assign]
+            return wrk
+
+    host, port = args.bind.rsplit(":", 1)
+    server = Server(
+        TARGET,
+        address=host.strip("[]"),
+        port=int(port),
+        interface=Interfaces.WSGI,
+        workers=args.workers,
+        blocking_threads=args.threads,
+        http=HTTPModes.http1,
+        websockets=False,
+        log_dictconfig=_log_config(args.access_log),
+        log_access=args.access_log,
+        log_access_format=ACCESS_FORMAT,
+        respawn_failed_workers=True,
+        workers_kill_timeout=args.graceful_timeout,
+    )
+    if args.metrics_bind:
+        from idp.ops.metrics_listener import Listener
+
+        listener = Listener(args.metrics_bind, args.graceful_timeout, _process_gone)
+        server.on_startup(listener.start)
+        server.on_shutdown(listener.stop)
+    return server
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="idp serve --server granian")
+    parser.add_argument("--bind", required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--graceful-timeout", type=int, default=30)
+    parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--metrics-bind")
+    args = parser.parse_args(None if argv is None else list(argv))
+    loader = partial(_load, args.workers, args.threads)  # called in each worker
+    build(args).serve(spawn_target=_worker, target_loader=loader, wrap_loader=False)
+
+
+if __name__ == "__main__":
+    main()
