@@ -4,10 +4,14 @@ an action asks for, the login count and the tenant log."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
+import pytest
 from sqlalchemy import select
 
 from idp.audit.models import LogEvent
-from idp.extensions import db
+from idp.extensions import db, services
 from idp.identity.models import User
 from tests.conftest import LiveServer
 from tests.connections.social import add_connection, upstream_login
@@ -57,6 +61,71 @@ def test_pre_user_registration_metadata_lands_on_the_new_user(
     assert browser.tokens(arrival)
     user = _user(op, "verified-tag@ex.com")
     assert user is not None and user.app_metadata == {"came_through": "oidc"}
+    op.factory.clear_actions()
+
+
+def watch_background_jobs(
+    op: LiveServer, monkeypatch: pytest.MonkeyPatch, email: str
+) -> tuple[list[str | None], list[threading.Event]]:
+    """Every job handed to the background actions queue (post-user-registration here): what a
+    fresh session saw of the user ``email`` as the job started (its id: the user was
+    committed), and an event set once the job has run."""
+    with op.app.app_context():
+        engine = services().actions
+    submit = engine.submit
+    seen: list[str | None] = []
+    finished: list[threading.Event] = []
+
+    def watched(job: Callable[[], None]) -> bool:
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                with op.app.app_context():  # another session: it sees committed rows only
+                    seen.append(db.session.scalar(select(User.id).where(User.email == email)))
+                job()
+            finally:
+                done.set()
+
+        finished.append(done)
+        return submit(run)
+
+    monkeypatch.setattr(engine, "submit", watched)
+    return seen, finished
+
+
+def test_post_user_registration_runs_once_after_a_first_login_is_committed(
+    social_op: LiveServer, oidc_upstream: OidcUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As tests/actions/test_registration.py does for a database sign-up: the action runs in
+    the background for the user the first login created, once that user is committed, and
+    not again on the next login through the same connection."""
+    op = social_op
+    client = op.factory.gen_client()
+    name = add_connection(op, oidc_upstream, client)
+    op.factory.clear_actions()
+    action_id = op.factory.gen_action(
+        "welcome", "post-user-registration",
+        "def on_execute_post_user_registration(event, api):\n"
+        "    print('welcome', event.connection.name, event.user.email, event.user.user_id)\n",
+    )  # fmt: skip
+    login = "verified-welcome@example.com"
+    seen, finished = watch_background_jobs(op, monkeypatch, login)
+
+    browser, arrival = upstream_login(op, oidc_upstream, client, name, login)
+    assert browser.tokens(arrival)
+    user = _user(op, login)
+    assert user is not None
+    assert len(finished) == 1 and finished[0].wait(30), "post-user-registration never ran"
+    assert seen == [user.id]  # the user was in the database when the chain started
+    (record,) = op.factory.executions(action_id)
+    assert record.outcome == "success" and record.user_id == user.id
+    assert f"welcome {name} {login} {user.id}" in record.logs
+
+    browser, arrival = upstream_login(op, oidc_upstream, client, name, login)
+    assert browser.tokens(arrival)
+    assert len(finished) == 1  # a repeat login queues no registration chain
+    assert len(op.factory.executions(action_id)) == 1
     op.factory.clear_actions()
 
 
