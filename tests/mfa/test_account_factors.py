@@ -19,9 +19,14 @@ from joserfc.jwk import ECKey
 from sqlalchemy import select
 
 from idp.authenticator.client import device_token
-from tests.helpers import Browser, hidden_inputs
+from idp.extensions import db
+from idp.i18n import when_utc_local
+from idp.mfa.models import Factor
+from tests.helpers import Browser, auth_params, hidden_inputs, pkce
 from tests.mfa.soft_authenticator import SoftAuthenticator
 from tests.mfa.test_account_mfa import audit_types, factor_ids, signed_in_with_totp
+from tests.mfa.test_totp import follow
+from tests.mfa.test_webauthn import _options, _post, _uid
 
 HOME = "/account/mfa"
 
@@ -80,6 +85,36 @@ def test_passkey_and_security_key_added_renamed_removed(op: Any) -> None:
     assert removed.status_code == 200 and kinds(removed.text) == ["totp", "passkey"]
     events = audit_types(op, user.user_id)
     assert events.count("mfa.enrolled") >= 3 and "mfa.renamed" in events and "mfa.removed" in events
+
+
+def factor_row(page: str, factor_id: str) -> str:
+    found = re.search(rf'<li data-factor="{factor_id}".*?</li>', page, re.S)
+    assert found, page[:600]
+    return found.group(0)
+
+
+def test_a_factor_used_in_a_login_says_when_on_the_account_page(op: Any) -> None:
+    user, browser, _, _ = signed_in_with_totp(op)
+    key = SoftAuthenticator(user_handle=user.user_id.encode())
+    added = add_key(browser, key, "key")
+    assert added.status_code == 200 and kinds(added.text) == ["totp", "key"]
+    key_id = factor_ids(added.text)[1]
+    assert "Never used" in factor_row(added.text, key_id)
+    # a later login whose second step is that key
+    other = Browser(op.url)
+    page = other.authorize(auth_params(op.factory.gen_client(), pkce()[1], acr_values="mfa"),
+                           user).page  # fmt: skip
+    uid = _uid(page)
+    options = _options(other, f"/interaction/{uid}/mfa/webauthn/options", page).json()
+    used = _post(other, f"/interaction/{uid}/mfa/webauthn", page, key.get(options, op.url))
+    location, _ = follow(other, used)
+    assert location and "code=" in location
+    with op.app.app_context():
+        last_used_at = db.session.get(Factor, key_id).last_used_at
+    with op.app.test_request_context():
+        when = when_utc_local(last_used_at)
+    row = factor_row(other.http.get(op.url + HOME).text, key_id)
+    assert f"Last used {when}" in row and "Never used" not in row
 
 
 def test_a_registration_is_single_use_and_belongs_to_its_user(op: Any) -> None:
