@@ -103,6 +103,7 @@ faults: $(VENV)/.test-deps
 bench: $(VENV)/.test-deps node_modules/.installed
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/pkj.py
+	$(BIN)/python bench/dpop.py
 	$(BIN)/python bench/login.py
 	$(BIN)/python bench/social.py
 	$(BIN)/python bench/saml.py
