@@ -75,6 +75,19 @@ def _callback_params() -> dict[str, str]:
     return {k: v[:_MAX_PARAM] for k, v in request.args.items() if len(k) <= 64}
 
 
+@bp.route(federation.CALLBACK_PATH, methods=["GET", "POST"])
+@csrf.exempt  # as callback(), which it is
+def callback_by_query() -> Response:
+    """``/login/callback?connection=NAME`` (Auth0's spelling of a SAML connection's ACS): the
+    same handler as the path form. The ACS advertised in the SP metadata, and so the one
+    ``Destination`` and ``Recipient`` must name (SAML 2.0 Bindings §3.5.5.2), stays the path
+    form (``federation.redirect_uri``): one URL, compared exactly."""
+    name = request.args.get("connection", "")
+    if not name:
+        return error_page("Not found", "There is no such sign-in method.", 404)
+    return callback(name)
+
+
 @bp.route(federation.CALLBACK_PATH + "/<name>", methods=["GET", "POST"])
 @csrf.exempt  # the upstream posts here (form_post); the state bound to the browser guards it
 def callback(name: str) -> Response:

@@ -42,11 +42,19 @@ def _samlp(name: str) -> Connection | None:
     return found
 
 
+@bp.route("/samlp/metadata", methods=["GET"])
+def sp_metadata_by_query() -> Response:
+    """``/samlp/metadata?connection=NAME`` (Auth0's spelling): the same document as
+    :func:`sp_metadata`. The entity ID it names stays the path form, the one URL every IdP
+    already registered (its Audience must not change with the spelling used to fetch it)."""
+    return sp_metadata(request.args.get("connection", ""))
+
+
 @bp.route("/samlp/metadata/<name>", methods=["GET"])
 def sp_metadata(name: str) -> Response:
     """The SP's metadata for connection ``name`` (SAML 2.0 Metadata §2.4.4): its entity ID is
     this URL; the IdP's administrator loads it."""
-    connection = _samlp(name)
+    connection = _samlp(name) if name else None
     if connection is None:
         return error_page("Not found", "There is no such SAML connection.", 404)
     xml = saml.sp_metadata(dict(connection.options), federation.sp_of(connection.name))
