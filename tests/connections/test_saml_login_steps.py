@@ -1,6 +1,6 @@
 """SAML logins, end to end over HTTP (the tests' pysaml2 IdP, a live idp): the query-string
 spellings of the SP's URLs (Auth0's ``/samlp/metadata?connection=NAME`` and
-``/login/callback?connection=NAME``)."""
+``/login/callback?connection=NAME``) and ``ForceAuthn`` from ``max_age``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from idp.extensions import db
 from tests.conftest import LiveServer
 from tests.connections.saml_idp import SamlIdp
 from tests.connections.social import Arrival, SocialBrowser
-from tests.connections.test_saml_login import _connect
+from tests.connections.test_saml_login import _connect, _login
 from tests.helpers import jwt_parts
 
 
@@ -91,3 +91,18 @@ def test_destination_and_recipient_must_be_the_advertised_acs(
         arrival = _post(browser, query_acs, fields)
         assert arrival.code is None and arrival.params.get("error") == "access_denied", arrival
         assert _failures(op, name)[-1] == reason
+
+
+def test_max_age_sends_force_authn(social_op: LiveServer, saml_idp: SamlIdp) -> None:
+    """SAML 2.0 Core §3.4.1: an app's ``max_age`` (OIDC Core §3.1.2.1) asks the IdP to
+    authenticate again, as ``prompt=login`` does (the redirect binding, the default here)."""
+    op = social_op
+    client = op.factory.gen_client()
+    name = _connect(op, saml_idp, client)
+    browser, arrival, _ = _login(op, saml_idp, client, name, "sam", max_age="0")
+    assert saml_idp.requests[-1]["force_authn"] is True
+    assert saml_idp.requests[-1]["binding"].endswith("HTTP-Redirect")
+    assert browser.tokens(arrival)
+    # the control: the same login without max_age asks for no fresh authentication
+    _browser, arrival, _ = _login(op, saml_idp, client, name, "sam")
+    assert arrival.code and saml_idp.requests[-1]["force_authn"] is False
