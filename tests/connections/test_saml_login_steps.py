@@ -1,11 +1,14 @@
 """SAML logins, end to end over HTTP (the tests' pysaml2 IdP, a live idp): the query-string
 spellings of the SP's URLs (Auth0's ``/samlp/metadata?connection=NAME`` and
-``/login/callback?connection=NAME``) and ``ForceAuthn`` from ``max_age``."""
+``/login/callback?connection=NAME``), ``ForceAuthn`` from ``max_age``, and the MFA step
+between the SAML login and the code."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import pyotp
 import requests
 from sqlalchemy import select
 
@@ -13,11 +16,12 @@ from idp.audit import events
 from idp.audit.models import LogEvent
 from idp.connections.upstream.contract import Started
 from idp.extensions import db
+from idp.oauth.models import Client
 from tests.conftest import LiveServer
 from tests.connections.saml_idp import SamlIdp
 from tests.connections.social import Arrival, SocialBrowser
 from tests.connections.test_saml_login import _connect, _login
-from tests.helpers import jwt_parts
+from tests.helpers import hidden_inputs, jwt_parts
 
 
 def _started(op: LiveServer, client: Any, name: str, **extra: str) -> tuple[SocialBrowser, str]:
@@ -106,3 +110,50 @@ def test_max_age_sends_force_authn(social_op: LiveServer, saml_idp: SamlIdp) -> 
     # the control: the same login without max_age asks for no fresh authentication
     _browser, arrival, _ = _login(op, saml_idp, client, name, "sam")
     assert arrival.code and saml_idp.requests[-1]["force_authn"] is False
+
+
+def _mfa_post(browser: SocialBrowser, page: str, fields: dict[str, str]) -> requests.Response:
+    action = re.search(r'action="(/interaction/[^/]+/mfa)"', page)
+    assert action, page[:300]
+    data = {"csrf_token": hidden_inputs(page)["csrf_token"], **fields}
+    return browser.http.post(browser.op.url + action.group(1), data=data, allow_redirects=False)
+
+
+def test_a_saml_login_stops_at_the_second_factor(
+    social_op: LiveServer, saml_idp: SamlIdp, clock: Any
+) -> None:
+    """An app that requires MFA (``mfa_policy: always``): the SAML login ends on idp's MFA
+    page, not at the app; the code comes only after the second factor (enrolment on the first
+    login, the challenge on the next), and the tokens say both were used."""
+    op = social_op
+    client = op.factory.gen_client()
+    with op.app.app_context():
+        row = db.session.get(Client, client.client_id)
+        assert row is not None
+        row.mfa_policy = "always"
+        db.session.commit()
+    name = _connect(op, saml_idp, client, email_verified=True)
+
+    browser, arrival, _ = _login(op, saml_idp, client, name, "tess")
+    assert arrival.code is None and arrival.location is None, arrival
+    assert arrival.status == 200 and "Set up a second step" in arrival.page
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', arrival.page)
+    assert secret, arrival.page[:500]
+    code = pyotp.TOTP(secret.group(1)).now()
+    factor_id = hidden_inputs(arrival.page)["factor_id"]
+    saved = _mfa_post(browser, arrival.page, {"action": "enroll_totp", "factor_id": factor_id,
+                                              "code": code})  # fmt: skip
+    assert saved.status_code == 200, saved.text[:300]
+    done = browser.follow(_mfa_post(browser, saved.text, {"action": "continue"}))
+    claims = jwt_parts(browser.tokens(done)["id_token"])[1]
+    assert "mfa" in claims["amr"] and "federated" in claims["amr"]
+
+    # the next SAML login of the same user: the challenge, then the code
+    again, arrival, _ = _login(op, saml_idp, client, name, "tess")
+    assert arrival.code is None and "Code from your authenticator app" in arrival.page
+    wrong = _mfa_post(again, arrival.page, {"action": "totp", "code": "000000"})
+    assert wrong.status_code == 401  # still no code
+    clock.advance(31)  # the enrolment's code is spent: the next time step's
+    answer = pyotp.TOTP(secret.group(1)).at(clock.now())
+    done = again.follow(_mfa_post(again, wrong.text, {"action": "totp", "code": answer}))
+    assert jwt_parts(again.tokens(done)["id_token"])[1]["sub"] == claims["sub"]
