@@ -53,6 +53,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from idp.connections.models import Connection, Identity
 from idp.core.errors import ValidationError
+from idp.identity import search_pages as pages
 from idp.identity.models import User, UserMetadataTerm, metadata_value_digest
 from idp.identity.search_query import COUNT, BoolOp, Node, Not, Term, parse_query
 from idp.identity.service import normalise_email
@@ -266,83 +267,17 @@ def statements(
         if lone and _is_holding(lone.field):
             count = _count_holders(lone, connections)
         if lone and lone.field.startswith("app_metadata.") and sort_field == "created_at":
-            rows = _term_page(lone, sort)
+            rows = pages.term_page(lone, sort)
         elif lone and lone.field == "identities.connection" and sort_field == "created_at":
-            return _connection_page(lone, sort, connections, window), count
+            return pages.connection_page(lone, sort, connections, window), count
         elif lone in rare and dialect == "postgresql" and sort_field == "created_at":
             assert lone is not None  # a rare email prefix (_rare_email_prefix)
             condition = _condition(lone, _Context(dialect, connections))
-            return _keys_first(sort, condition, window), count
+            return pages.keys_first(sort, _order(sort), condition, window), count
         else:
             page_context = _Context(dialect, connections, rare=rare, sort_field=sort_field)
             rows = rows.where(_condition(node, page_context))
     return rows.limit(window[0]).offset(window[1]), count
-
-
-def _keys_first(
-    sort: str | None, condition: ColumnElement[bool], window: tuple[int, int]
-) -> Select[User]:
-    """PostgreSQL, a rare email prefix in created_at order: its matches' keys first, from
-    ``ix_users_email_pattern`` alone (it includes ``created_at`` and ``id``: an index-only
-    scan), in a MATERIALIZED CTE so that the planner cannot trade it for a walk of the
-    created_at order; the page is a top-N sort of those keys, then its users by key
-    (migration 0038)."""
-    found = select(User.id, User.created_at).where(condition).cte("matches")
-    found = found.prefix_with("MATERIALIZED")
-    backwards = (sort or "").endswith(":-1")
-    order = [c.desc() if backwards else c.asc() for c in (found.c.created_at, found.c.id)]
-    page = select(found.c.id).order_by(*order).limit(window[0]).offset(window[1]).subquery()
-    return select(User).join(page, page.c.id == User.id).order_by(*_order(sort))
-
-
-def _term_page(node: Term, sort: str | None) -> Select[User]:
-    """A page of one app_metadata term in ``created_at`` order: a range of the terms' index
-    ``(key, digest, created_at, user_id)`` in that order, each user read by its key, stopping
-    after the page (migration 0037). A term's ``created_at`` is its user's, so the order is
-    the users' (``created_at``, then ``id``)."""
-    assert node.value is not None
-    digest = metadata_value_digest(node.value)
-    if digest is None:
-        return select(User).where(false())
-    term = UserMetadataTerm
-    backwards = (sort or "").endswith(":-1")
-    order: list[Any] = [term.created_at.desc(), term.user_id.desc()] if backwards else [
-        term.created_at.asc(), term.user_id.asc()]  # fmt: skip
-    return (
-        select(User)
-        .join(term, term.user_id == User.id)
-        .where(term.key == node.field.removeprefix("app_metadata."), term.digest == digest)
-        .order_by(*order)
-    )
-
-
-def _connection_page(
-    node: Term, sort: str | None, connections: Mapping[str, str], window: tuple[int, int]
-) -> Select[User]:
-    """A page of one connection's users in ``created_at`` order: a range of
-    ``ix_identities_connection_page`` (``connection_id, user_created_at, user_id``; migration
-    0038) read in order and stopping after the page, each user once (two upstream accounts at
-    one connection are one user), then the page's users by key."""
-    connection_id = connections.get(str(node.value))
-    if connection_id is None:
-        return select(User).where(false())
-    backwards = (sort or "").endswith(":-1")
-    held = (Identity.user_created_at, Identity.user_id)
-    keys = (
-        select(*held)
-        .where(Identity.connection_id == connection_id)
-        .distinct()
-        .order_by(*[c.desc() if backwards else c.asc() for c in held])
-        .limit(window[0])
-        .offset(window[1])
-        .subquery()
-    )
-    order = (keys.c.user_created_at, keys.c.user_id)
-    return (
-        select(User)
-        .join(keys, keys.c.user_id == User.id)
-        .order_by(*[c.desc() if backwards else c.asc() for c in order])
-    )
 
 
 def _count_holders(node: Term, connections: Mapping[str, str]) -> Select[int]:
