@@ -1,17 +1,18 @@
 """Benchmark a SAML login's overhead in idp, the signature check included (issue 13).
 
-    .venv/bin/python bench/saml.py [--logins 300] [--warmup 5] [--trace]
+    .venv/bin/python bench/saml.py [--logins 300] [--warmup 5] [--trace] [--program]
 
 Built like bench/social.py, whose parts it reuses: idp served by gunicorn (2 sync workers,
 SQLite in a temporary instance made with the CLI, production defaults) with
 ``CONNECTIONS_ALLOW_NETWORKS=127.0.0.0/8``, through the same bench-only wrapper (idp's code
 is unchanged) that reports per request, in an ``X-Bench`` header, the time idp's worker waited
 inside ``idp.core.http.fetch``, the argon2id time and the SQL statements; here it also times
-pysaml2's xmlsec1 runs (``xmlsec``: signature checks and decryption, part of idp's overhead,
-never subtracted). The SAML IdP is the tests' (``tests/connections/saml_idp.py``: pysaml2's
-IdP, signing with xmlsec1, on loopback in this process); a ``samlp`` connection to it is made
-with the CLI from its metadata URL (fingerprint confirmed), and the IdP loads idp's SP
-metadata. Its pages are driven by ``SamlIdp.login`` and never timed.
+pysaml2's signature checks and decryptions (``xmlsec``: libxmlsec1 in process, or the xmlsec1
+program with ``--program``; part of idp's overhead, never subtracted). The SAML IdP is the
+tests' (``tests/connections/saml_idp.py``: pysaml2's IdP, signing with xmlsec1, on loopback in
+this process); a ``samlp`` connection to it is made with the CLI from its metadata URL
+(fingerprint confirmed), and the IdP loads idp's SP metadata. Its pages are driven by
+``SamlIdp.login`` and never timed.
 
 One login of each kind per round, the order rotating (the machine drifts by more than the
 differences within a minute):
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import functools
 import hashlib
 import itertools
 import os
@@ -47,7 +47,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from social import (
@@ -66,37 +65,35 @@ from social import (
 
 TARGET_MS = 25.0
 APP = "saml:instrumented()"  # what gunicorn serves (bench/ is on its path)
-WHAT_IF_ENV = "IDP_BENCH_SAML_WHAT_IF"  # --what-if, passed to the workers
+PROGRAM_ENV = "IDP_BENCH_SAML_PROGRAM"  # --program, passed to the workers
 CONNECTION = "corp"
 REPEAT_USER = "repeat-user"
 
 
 def instrumented() -> Callable[..., Iterable[bytes]]:
     """gunicorn's app factory: bench/social.py's wrapper, with pysaml2's signature checks and
-    decryptions timed (``xmlsec``: the temporary file, the ``xmlsec1`` runs; they stay in
-    idp's overhead) and its ``xmlsec1`` processes counted (``xmlsec_runs``)."""
+    decryptions timed (``xmlsec``: in process through python-xmlsec, or the temporary file
+    and the ``xmlsec1`` run; they stay in idp's overhead) and the ``xmlsec1`` processes idp's
+    backend starts counted (``xmlsec_runs``)."""
     import saml2.sigver as sigver
     from social import _add, _timed
     from social import instrumented as social_instrumented
 
-    backend = sigver.CryptoBackendXmlSec1
-    for method in ("validate_signature", "decrypt"):
-        setattr(backend, method, _timed(getattr(backend, method), "xmlsec", None))
-    real_popen = sigver.Popen
-    what_if = os.environ.get(WHAT_IF_ENV) == "1"
-    if what_if:  # --what-if: see its help; bench-only, idp's code is unchanged
-        # one answer per binary (pysaml2 makes a backend per security context, per login)
-        real_version = backend.version.fget
-        asked = functools.cache(lambda binary: real_version(SimpleNamespace(xmlsec=binary)))
-        backend.version = property(lambda self: asked(self.xmlsec))
-    quiet = {**os.environ, "SSL_CERT_FILE": "/dev/null", "SSL_CERT_DIR": "/nonexistent"}
+    from idp.connections.saml import xmlsec
+
+    for backend in (sigver.CryptoBackendXmlSec1, xmlsec.XmlSec1):
+        for method in ("validate_signature", "decrypt"):
+            if method in vars(backend):
+                setattr(backend, method, _timed(getattr(backend, method), "xmlsec", None))
+    if os.environ.get(PROGRAM_ENV) == "1":  # --program: see its help; bench-only
+        xmlsec.libxmlsec = None
+    real_popen = xmlsec.Popen
 
     def counted_popen(*args: Any, **kwargs: Any) -> Any:
         _add("xmlsec_runs", 1)
-        if what_if:
-            kwargs.setdefault("env", quiet)
         return real_popen(*args, **kwargs)
 
+    xmlsec.Popen = counted_popen  # type: ignore[misc]
     sigver.Popen = counted_popen
     return social_instrumented()
 
@@ -176,12 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5, help="untimed logins of each kind")
     parser.add_argument("--trace", action="store_true", help="then one login of each kind, "
                         "request by request, with idp's SQL statements")  # fmt: skip
-    parser.add_argument("--what-if", action="store_true", help="bench-only patches in idp's "
-                        "workers to show what two pysaml2 changes would save: xmlsec1's version "
-                        "asked once per process (pysaml2 runs `xmlsec1 --version` twice per "
-                        "check), and xmlsec1 run without the system CA bundle (SSL_CERT_FILE="
-                        "/dev/null: OpenSSL parses it at every start; the pinned certificate "
-                        "is given as a raw key, no chain is built)")  # fmt: skip
+    parser.add_argument("--program", action="store_true", help="bench-only: idp's workers "
+                        "check signatures with the xmlsec1 program (a process per check, as "
+                        "before python-xmlsec), to compare with the in-process check")  # fmt: skip
     args = parser.parse_args(argv)
     from run import BENCH, HOST, REPO, free_port, process_group, wait_ready
 
@@ -200,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="idp-saml-bench-") as tmp:
             env, client_id = instance_with_connection(Path(tmp), base, idp)
-            env[WHAT_IF_ENV] = "1" if args.what_if else "0"
+            env[PROGRAM_ENV] = "1" if args.program else "0"
             log = Path(tmp) / "serve.log"
             cmd = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind",
                    f"{HOST}:{port}", "--pythonpath", str(BENCH), APP]  # fmt: skip
@@ -244,9 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(not kind.samples for kind in kinds):
         print(f"saml login bench: a kind never succeeded: {errors[:3]}", file=sys.stderr)
         return 1
-    if args.what_if:
-        print("WHAT-IF RUN: xmlsec1's version cached and no CA bundle in idp's workers (bench-only "
-              "patches; not idp's behaviour)\n")  # fmt: skip
+    if args.program:
+        print("PROGRAM RUN: idp's workers check signatures with the xmlsec1 program (bench-only; "
+              "idp checks them in process)\n")  # fmt: skip
     report(kinds, seconds, other)
     for label, sample in traced:
         print_trace(label, sample)
@@ -290,8 +284,8 @@ def report(kinds: list[Kind], seconds: float, other: float | None) -> None:
         )
     print(
         "  in-app: p50 of the same inside idp's WSGI app (no HTTP parsing, loopback, client);\n"
-        "  xmlsec: p50 of pysaml2's signature check (its temporary file and xmlsec1 runs; part\n"
-        "  of the overhead); runs: xmlsec1 processes started per login (mean);\n"
+        "  xmlsec: p50 of pysaml2's signature check (in process, or with --program its temporary\n"
+        "  file and xmlsec1 run; part of the overhead); runs: xmlsec1 processes per login (mean);\n"
         "  waited: p50 of what was subtracted; fetch: metadata fetches per login (mean);\n"
         "  SQL: SQL statements per login (mean, BEGIN and COMMIT included)"
     )
