@@ -2,6 +2,9 @@
 process exits 0, the worker's sandbox zygotes are gone, and the execution record the request
 queued in memory is in the database.
 
+The worker also holds a log stream's lease (for ten minutes): it is given back at the stop,
+so it was the worker's last flush and not the lease's expiry that freed it.
+
 The slow request is a client-credentials token whose credentials-exchange action calls a gate
 (a loopback HTTP server of this test) through ``api.http``: the gate says when the request is
 in the worker, and holds it until the server has been told to stop."""
@@ -22,8 +25,10 @@ import requests
 from sqlalchemy import select
 
 from idp.actions.models import ActionExecution
-from idp.extensions import db
-from tests.operations.served import SERVERS, STOPPING, served
+from idp.extensions import db, services
+from idp.logstreams import service as logstreams
+from idp.logstreams.models import LogStream
+from tests.operations.served import SERVERS, STOPPING, Served, served
 
 
 class Gate:
@@ -39,6 +44,12 @@ class Gate:
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(b"{}")
+
+            def do_POST(self) -> None:  # the log stream's receiver
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -81,14 +92,45 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+STREAMS = {
+    "IDP_LOG_STREAM_HOSTS": "127.0.0.1",
+    "IDP_LOG_STREAM_ALLOW_NETWORKS": "127.0.0.1/32",
+    "IDP_LOG_STREAM_POLL_SECONDS": "0.1",
+    "IDP_LOG_STREAM_LEASE_SECONDS": "600",
+}
+
+
+def _log_stream(server: Served, gate: Gate) -> str:
+    config = dict(server.app.config, LOG_STREAM_HOSTS="127.0.0.1",
+                  LOG_STREAM_ALLOW_NETWORKS="127.0.0.1/32")  # fmt: skip
+    with server.app.app_context():
+        stream, _ = logstreams.create(db.session, services().box, config, name="sink",
+                                      endpoint=f"http://{gate.host}/")  # fmt: skip
+        db.session.commit()
+        return stream.id
+
+
+def _until_leased(server: Served, stream_id: str) -> None:
+    for _ in range(300):
+        with server.app.app_context():
+            row = db.session.get(LogStream, stream_id)
+            if row is not None and row.leased_by is not None:
+                return
+            db.session.rollback()
+        time.sleep(0.1)
+    raise AssertionError(f"the worker never took the log stream's lease: {server.output()[-2000:]}")
+
+
 @pytest.mark.parametrize("server_name", SERVERS)
 def test_sigterm_finishes_the_request_flushes_and_stops_the_sandboxes(
     tmp_path: Path, gate: Gate, server_name: str
 ) -> None:
-    env = {"IDP_ACTIONS_ALLOW_PRIVATE_NETWORKS": "127.0.0.1/32"}
+    env = {"IDP_ACTIONS_ALLOW_PRIVATE_NETWORKS": "127.0.0.1/32", **STREAMS}
     if not shutil.which("bwrap"):  # the zygote without bubblewrap: still a process per worker
         env["IDP_ACTIONS_INSECURE_DEV"] = "1"
     with served(tmp_path / "instance", "--workers", "1", env=env, server=server_name) as server:
+        stream_id = _log_stream(server, gate)
+        _until_leased(server, stream_id)  # an idle loop looks again within 10 s
         client, audience = server.factory.m2m()
         action_id = server.factory.gen_action(
             "slow", "credentials-exchange",
@@ -130,5 +172,7 @@ def test_sigterm_finishes_the_request_flushes_and_stops_the_sandboxes(
             records = db.session.scalars(
                 select(ActionExecution).where(ActionExecution.action_id == action_id)
             ).all()
+            leased_by = db.session.get(LogStream, stream_id).leased_by  # type: ignore[union-attr]
         assert [r.outcome for r in records] == ["success"]
+        assert leased_by is None
         assert os.path.exists(server.log)
