@@ -1,10 +1,13 @@
 """Benchmark idp's client_credentials token endpoint against oidc-provider and the RS256 ceiling.
 
     .venv/bin/python bench/run.py [--only idp|peer] [--db sqlite|pg|both] [--duration 20]
+        [--rounds 3] [--server gunicorn|granian|both] [--variant default|sign|both]
 
 Runs, in order: the RS256 signing ceiling (bench/ceiling.py), the oidc-provider peer
-(bench/peer.mjs, 2 cluster workers) and idp (gunicorn, 2 workers) on SQLite and PostgreSQL,
-each driven by wrk (bench/load.py) with 16 keep-alive connections. Prints a table, the ratios
+(bench/peer.mjs, 2 cluster workers) and idp (2 workers; gunicorn, and granian when installed:
+``--server``) on SQLite and PostgreSQL, each driven by wrk (bench/load.py) with 16 keep-alive
+connections, in ``--rounds`` rounds (3) whose order alternates; the table gives each target's
+median round, and each round's idp/peer ratio is printed. Prints a table, the ratios
 idp/peer and idp/ceiling, and writes bench/results/latest.json. Exits 1 when a run failed or
 answered anything but 200. idp runs twice per database: with its opt-in reuse of
 client-credentials tokens turned on (idp-DB, IDP_CC_TOKEN_REUSE_SECONDS=5) and signing every
@@ -87,8 +90,9 @@ class Target:
 class Outcome:
     """Everything one invocation measured."""
 
-    results: dict[str, LoadResult] = field(default_factory=dict)
+    results: dict[str, LoadResult] = field(default_factory=dict)  # the median round's
     runs: dict[str, dict[str, object]] = field(default_factory=dict)
+    rounds: dict[str, list[LoadResult]] = field(default_factory=dict)  # every round's
     failures: list[str] = field(default_factory=list)
 
 
@@ -414,7 +418,7 @@ def provision_idp(instance: Path, env: dict[str, str]) -> tuple[str, str]:
 
 
 def run_idp(
-    db: str, workdir: Path, args: argparse.Namespace, token_reuse: bool
+    db: str, workdir: Path, args: argparse.Namespace, token_reuse: bool, server: str = "gunicorn"
 ) -> tuple[Target, LoadResult]:
     env = idp_env(db, token_reuse)
     if db == "pg":
@@ -422,8 +426,7 @@ def run_idp(
     port = free_port()
     base_url = f"http://{HOST}:{port}"
     env["IDP_ISSUER"] = base_url
-    instance = workdir / f"instance-{db}-{'reuse' if token_reuse else 'sign'}"
-    instance.mkdir()
+    instance = Path(tempfile.mkdtemp(prefix=f"instance-{db}-{server}-", dir=workdir))
     client_id, client_secret = provision_idp(instance, env)
     target = Target(f"idp-{db}", base_url, client_id, client_secret, {"audience": API})
     cmd = [
@@ -437,8 +440,10 @@ def run_idp(
         str(port),
         "--workers",
         str(WORKERS),
+        "--server",
+        server,
     ]
-    log = workdir / f"idp-{db}.log"
+    log = instance.with_suffix(".log")
     with process_group(cmd, log, env) as proc:
         discovery = wait_ready(base_url, proc, log)
         target.token_path = token_path_from(discovery, "/oauth/token")
@@ -471,7 +476,7 @@ def reused_tokens(run: dict[str, object]) -> bool:
 def print_table(out: Outcome, ceiling_total: float) -> None:
     print()
     print(
-        f"{'target':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8} {'errors':>7}"
+        f"{'target':<24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8} {'errors':>7}"
         f" {'other CPU':>10}"
     )
     for name, r in out.results.items():
@@ -483,11 +488,26 @@ def print_table(out: Outcome, ceiling_total: float) -> None:
         if reused_tokens(out.runs[name]):
             flags.append(f"token reuse ({REUSE_SECONDS} s, opt-in)")
         print(
-            f"{name:<12} {r.rps:>9.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.non_200:>8} {errors:>7}"
+            f"{name:<24} {r.rps:>9.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.non_200:>8} {errors:>7}"
             f" {'n/a' if share is None else f'{share:.0%}':>10}"
             + (f"  <-- {', '.join(flags)}" if flags else "")
         )
-    print(f"{'ceiling':<12} {ceiling_total:>9.0f}   (RS256 sign/s x {os.cpu_count()} cores)")
+    print(f"{'ceiling':<24} {ceiling_total:>9.0f}   (RS256 sign/s x {os.cpu_count()} cores)")
+
+
+def keep_median_rounds(out: Outcome) -> None:
+    """The table shows each target's median round by req/s; the rounds' ratios to the peer
+    (each round's idp against the same round's peer) are printed beside it."""
+    for name, results in out.rounds.items():
+        out.results[name] = sorted(results, key=lambda r: r.rps)[len(results) // 2]
+    peer = out.rounds.get("peer", [])
+    for name, results in out.rounds.items():
+        if name.startswith("idp") and len(peer) == len(results):
+            ratios = [r.rps / p.rps for r, p in zip(results, peer, strict=True) if p.rps]
+            out.runs[name]["idp_over_peer_rounds"] = [round(x, 3) for x in ratios]
+            text = ", ".join(f"{x:.2f}" for x in ratios)
+            p99 = ", ".join(f"{r.p99_ms:.1f}" for r in results)
+            print(f"{name}: idp/peer by round {text}; p99 ms by round {p99}")
 
 
 def summarize(results: dict[str, LoadResult], ceiling_total: float) -> dict[str, object]:
@@ -544,6 +564,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per target")
     parser.add_argument("--ceiling-seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (medians)")
+    parser.add_argument(
+        "--server",
+        choices=["gunicorn", "granian", "both"],
+        default="both" if granian_installed() else "gunicorn",
+        help="idp serve's server (--server): gunicorn (the default) or granian",
+    )
     parser.add_argument(
         "--variant",
         choices=["default", "sign", "both"],
@@ -554,20 +581,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def granian_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("granian") is not None
+
+
 def planned_runs(args: argparse.Namespace) -> list[str]:
     runs = [] if args.only == "idp" else ["peer"]
     if args.only != "peer":
         dbs = ["sqlite", "pg"] if args.db == "both" else [args.db]
         suffixes = {"default": [""], "sign": ["-sign"], "both": ["", "-sign"]}[args.variant]
-        runs += [f"idp-{db}{suffix}" for db in dbs for suffix in suffixes]
+        servers = {"gunicorn": [""], "granian": ["-granian"], "both": ["", "-granian"]}
+        runs += [f"idp-{db}{suffix}{server}" for db in dbs for suffix in suffixes
+                 for server in servers[args.server]]  # fmt: skip
     return runs
 
 
 def execute(name: str, workdir: Path, args: argparse.Namespace) -> tuple[Target, LoadResult]:
     if name == "peer":
         return run_peer(workdir, args.duration, args.warmup)
-    db = name.removeprefix("idp-").removesuffix("-sign")
-    return run_idp(db, workdir, args, token_reuse=not name.endswith("-sign"))
+    server = "granian" if name.endswith("-granian") else "gunicorn"
+    variant = name.removeprefix("idp-").removesuffix("-granian")
+    db = variant.removesuffix("-sign")
+    return run_idp(db, workdir, args, token_reuse=not variant.endswith("-sign"), server=server)
 
 
 def run_one(name: str, workdir: Path, args: argparse.Namespace, out: Outcome) -> None:
@@ -583,6 +620,7 @@ def run_one(name: str, workdir: Path, args: argparse.Namespace, out: Outcome) ->
         out.runs[name] = {"error": str(exc)}
         print(f"  FAILED: {exc}", file=sys.stderr)
         return
+    out.rounds.setdefault(name, []).append(result)
     out.results[name] = result
     out.runs[name] = {
         **result.to_dict(),
@@ -659,8 +697,12 @@ def main(argv: list[str] | None = None) -> int:
     per_core, ceiling_share = measure_ceiling(args.ceiling_seconds)
     out = Outcome()
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
-        for name in planned_runs(args):
-            run_one(name, Path(tmp), args, out)
+        plan = planned_runs(args)
+        for n in range(args.rounds):  # the machine drifts: every target in every round
+            print(f"\n##### round {n + 1}/{args.rounds}")
+            for name in plan if n % 2 == 0 else plan[::-1]:
+                run_one(name, Path(tmp), args, out)
+    keep_median_rounds(out)
     write_results(report(args, per_core, ceiling_share, out))
     if cached := [name for name, run in out.runs.items() if reused_tokens(run)]:
         print(
