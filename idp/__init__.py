@@ -341,17 +341,32 @@ def _register_error_handlers(app: Flask) -> None:
         return error_page("Something went wrong", "Please try again later.", 500)
 
 
+# what _security_headers adds to a response that does not have them
+_SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+)
+
+
 def _security_headers(resp: Response) -> Response:
-    """BCP §4.16 clickjacking, §4.2.4 referrer; strict CSP on every page."""
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    resp.headers.setdefault("Referrer-Policy", "no-referrer")
-    resp.headers.setdefault("X-Frame-Options", "DENY")
-    # a rendered page's CSP admits its logo's host (idp.tenant.branding)
-    page_csp = g.get("idp_csp") or current_app.extensions["idp.csp"]
-    resp.headers.setdefault("Content-Security-Policy", page_csp)
-    if request.is_secure:
-        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    request_id = g.get("idp_request_id")
-    if request_id:  # set when Actions ran: their execution records carry the same id
-        resp.headers.setdefault("X-Request-Id", request_id)
+    """BCP §4.16 clickjacking, §4.2.4 referrer; strict CSP on every page. Each header is set
+    unless the response has it (``setdefault``), from one pass over the response's headers:
+    this runs on every response, the token endpoint's included."""
+    headers = resp.headers
+    have = {key.lower() for key, _value in headers}
+    for name, value in _SECURITY_HEADERS:
+        if name.lower() not in have:
+            headers.add(name, value)
+    ctx = g._get_current_object()  # one context look-up for both reads
+    if "content-security-policy" not in have:
+        # a rendered page's CSP admits its logo's host (idp.tenant.branding)
+        headers.add("Content-Security-Policy",
+                    ctx.get("idp_csp") or current_app.extensions["idp.csp"])  # fmt: skip
+    if request.is_secure and "strict-transport-security" not in have:
+        headers.add("Strict-Transport-Security", "max-age=31536000")
+    request_id = ctx.get("idp_request_id")
+    if request_id and "x-request-id" not in have:
+        # set when Actions ran: their execution records carry the same id
+        headers.add("X-Request-Id", request_id)
     return resp

@@ -18,7 +18,7 @@ from idp.oauth import dpop_http
 from idp.oauth.discovery import discovery_document
 from idp.oauth.endpoints import access_token_revoked, verify_access_token
 from idp.oauth.models import AccessTokenRecord
-from idp.oauth.server import authorization_server
+from idp.oauth.server import authorization_server, token_endpoint_request
 from idp.oauth.tokens import user_claims
 
 bp = Blueprint("oauth", __name__)
@@ -66,18 +66,27 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Response:
     return resp
 
 
+def _sent(form: MultiDict[str, str], key: str) -> bool:
+    """``bool(form.get(key))`` without the exception a missing key raises inside ``get``."""
+    values = form.getlist(key)
+    return bool(values and values[0])
+
+
 def _form_problem() -> Response | None:
     """RFC 6749 §3.2 / OAuth 2.1 §3.2: form-encoded POST, no repeated parameters, and at most
     one client authentication mechanism (OAuth 2.1 §3.2.4 → invalid_request)."""
-    if request.mimetype != "application/x-www-form-urlencoded":
+    # one context look-up, not one per read (the token endpoint's hot path)
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if req.mimetype != "application/x-www-form-urlencoded":
         return _oauth_error("invalid_request", "Use application/x-www-form-urlencoded.")
-    form: MultiDict[str, str] = request.form
-    for key in _SINGLE_VALUED:
-        if len(form.getlist(key)) > 1:
+    form: MultiDict[str, str] = req.form
+    repeated = {key for key, values in form.lists() if len(values) > 1}
+    for key in _SINGLE_VALUED if repeated else ():  # the first repeated one, in this order
+        if key in repeated:
             return _oauth_error("invalid_request", f"Parameter {key!r} is repeated.")
-    presented = [request.authorization is not None, bool(form.get("client_secret")),
-                 bool(form.get("client_assertion"))]  # fmt: skip
-    if sum(presented) > 1:
+    in_form = _sent(form, "client_secret") + _sent(form, "client_assertion")
+    # the Authorization header is parsed only when it could be a second method
+    if in_form > 1 or (in_form and req.authorization is not None):
         return _oauth_error("invalid_request", "Use one client authentication method only.")
     return None
 
@@ -113,13 +122,14 @@ def token() -> Response:
     problem = _form_problem()
     if problem is not None:
         return problem
-    if not request.form.get("grant_type"):
+    if not _sent(request.form, "grant_type"):
         return _oauth_error("invalid_request", "Missing 'grant_type'.")
     services().keys.refresh()
     problem = dpop_http.token_request_problem()  # RFC 9449 §5, before any grant runs
     if problem is not None:
         return problem
-    return dpop_http.add_nonce(_finish(authorization_server().create_token_response()))
+    response = authorization_server().create_token_response(token_endpoint_request())
+    return dpop_http.add_nonce(_finish(response))
 
 
 @bp.route("/oauth/revoke", methods=["POST"])
