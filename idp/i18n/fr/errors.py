@@ -19,6 +19,7 @@ MESSAGES: dict[str, str] = {
         "Cette demande de déconnexion n'a pas pu être vérifiée."
     ),
     "There is no such SAML connection.": "Cette connexion SAML n'existe pas.",
+    "There is no such sign-in method.": "Cette méthode de connexion n'existe pas.",
     # SAML sign-in
     "The answer from your organisation's sign-in page does not belong to a sign-in in "
     "progress. Go back to the application and sign in again.": (
