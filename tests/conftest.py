@@ -104,6 +104,10 @@ def build_app(tmp: Path, port: int, **overrides: Any) -> Flask:
         migrate.upgrade(db.engine)
         create_key(db.session, services().box, "RS256")
         db.session.commit()
+        # close the set-up's pooled connection: a test that never uses the app again would
+        # leave it to the garbage collector, whose ResourceWarning then fails whichever test
+        # runs at that moment (psycopg warns on an open connection deleted)
+        db.engine.dispose()
     return app
 
 
