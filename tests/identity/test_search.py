@@ -6,6 +6,7 @@ the database built by idp's migrations."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -274,6 +275,18 @@ def session(engine: Engine) -> Iterator[Session]:
         session.rollback()
 
 
+@contextmanager
+def statements_sent(session: Session) -> Iterator[list[str]]:
+    """The SQL ``session``'s engine sends meanwhile, in order."""
+    sent: list[str] = []
+    listen = lambda *args: sent.append(args[2])  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        yield sent
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listen)
+
+
 def ids(session: Session, q: str, **options: Any) -> list[str]:
     return [u.id for u in search_users(session, q, **options).users]
 
@@ -359,13 +372,8 @@ def test_a_page_drives_from_the_holders_only_when_few_hold_the_value(
 ) -> None:
     monkeypatch.setattr(search, "RARE_HOLDERS", rare_below)
     q = "app_metadata.n:1 OR identities.connection:google-oauth2"  # 2 users each
-    sent: list[str] = []
-    listen = lambda *args: sent.append(args[2])  # noqa: E731
-    event.listen(session.get_bind(), "before_cursor_execute", listen)
-    try:
+    with statements_sent(session) as sent:
         assert ids(session, q, sort="created_at:-1") == ["usr_3", "usr_2", "usr_1"]
-    finally:
-        event.remove(session.get_bind(), "before_cursor_execute", listen)
     page = sent[-1]
     driven = session.get_bind().dialect.name == "sqlite" and rare_below > 2
     assert ("EXISTS" not in page) == driven and (page.count(" IN (") == 2) == driven
@@ -379,13 +387,8 @@ def test_a_lone_app_metadata_term_pages_from_its_index_in_the_users_order(
     order (their created_at is their user's), and pages as the users' order does."""
     q = "app_metadata.n:1"  # usr_1 and usr_2
     expected = [u for u in ids(session, "", sort=sort) if u in {"usr_1", "usr_2"}]
-    sent: list[str] = []
-    listen = lambda *args: sent.append(args[2])  # noqa: E731
-    event.listen(session.get_bind(), "before_cursor_execute", listen)
-    try:
+    with statements_sent(session) as sent:
         assert ids(session, q, sort=sort) == expected
-    finally:
-        event.remove(session.get_bind(), "before_cursor_execute", listen)
     assert "ORDER BY user_metadata_terms.created_at" in sent[-1] and "EXISTS" not in sent[-1]
     pages = [ids(session, q, sort=sort, page=n, per_page=1) for n in (0, 1, 2)]
     assert pages == [expected[:1], expected[1:], []]
@@ -408,13 +411,8 @@ def test_a_lone_connection_pages_from_its_index_in_the_users_order(
     usr_2 holds two identities there, paged as the users' order is."""
     q = "identities.connection:google-oauth2"  # usr_2 (twice) and usr_3
     expected = [u for u in ids(session, "", sort=sort) if u in {"usr_2", "usr_3"}]
-    sent: list[str] = []
-    listen = lambda *args: sent.append(args[2])  # noqa: E731
-    event.listen(session.get_bind(), "before_cursor_execute", listen)
-    try:
+    with statements_sent(session) as sent:
         assert ids(session, q, sort=sort) == expected
-    finally:
-        event.remove(session.get_bind(), "before_cursor_execute", listen)
     assert "ORDER BY identities.user_created_at" in sent[-1] and "EXISTS" not in sent[-1]
     pages = [search_users(session, q, sort=sort, page=n, per_page=1, include_totals=True)
              for n in (0, 1, 2)]  # fmt: skip
@@ -446,13 +444,8 @@ def test_an_email_prefix_page_is_the_same_whichever_way_it_is_read(
     q = "email:" + prefix.replace("*", "\\*").replace("[", "\\[") + "*"
     everyone = ids(session, "", sort=sort)
     expected = [u for u in everyone if _email(u).startswith(prefix)]
-    sent: list[str] = []
-    listen = lambda *args: sent.append(args[2])  # noqa: E731
-    event.listen(session.get_bind(), "before_cursor_execute", listen)
-    try:
+    with statements_sent(session) as sent:
         assert ids(session, q, sort=sort) == expected
-    finally:
-        event.remove(session.get_bind(), "before_cursor_execute", listen)
     keys_first = session.get_bind().dialect.name == "postgresql" and rare_below > 0
     keys_first = keys_first and (sort or "created_at").startswith("created_at")
     assert ("MATERIALIZED" in sent[-1]) == keys_first, sent[-1]
