@@ -32,7 +32,7 @@ from saml2.config import SPConfig
 from saml2.sigver import RSACrypto
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from idp.connections.saml import credentials, xmlsec
+from idp.connections.saml import credentials, schema, xmlsec
 from idp.connections.saml.contract import SKEW, Sp, refused
 from idp.connections.saml.metadata import NAME_ID_FORMATS, POST, REDIRECT, IdpInfo, pysaml2_metadata
 
@@ -130,6 +130,7 @@ def _build(
     })  # fmt: skip
     saml = Saml2Client(config=conf)
     xmlsec.install(saml, XMLSEC)  # one xmlsec1 process per check, without the CA bundle
+    schema.install()  # the signed elements' schema check in libxml2 (see schema.py)
     if sign and key_file is not None:
         # what security_context() would have built from key_file, with the key parsed
         # once per process (the redirect binding signs with it, xmlsec1 with the file)
