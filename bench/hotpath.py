@@ -123,20 +123,23 @@ def measure(instance: Path, mode: str, n: int, sort: str, top: int) -> None:
         print(f"{(time.process_time() - start) / n * 1000:.3f} ms CPU per request (n={n})")
 
 
-def under_callgrind(argv: list[str], n: int) -> int:
-    """Re-run this script under callgrind, counting the measured loop only."""
+def under_callgrind(argv: list[str], n: int, script: str = __file__, unit: str = "request") -> int:
+    """Re-run ``script`` (this one by default) under callgrind, counting the measured loop only
+    (the one ``functools.reduce`` runs); what the script prints is passed on."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         cmd = ["valgrind", "--tool=callgrind", "--toggle-collect=functools_reduce",
-               f"--callgrind-out-file={out}", sys.executable, __file__, *argv,
+               f"--callgrind-out-file={out}", sys.executable, script, *argv,
                "--inner"]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             print(proc.stdout, proc.stderr, sep="\n")
             return proc.returncode
+        if proc.stdout.strip():
+            print(proc.stdout.strip())
         lines = out.read_text().splitlines()
         total = int(next(ln for ln in lines if ln.startswith(("summary:", "totals:"))).split()[1])
-    print(f"{total // n:,} instructions (Ir) per request, n={n}")
+    print(f"{total // n:,} instructions (Ir) per {unit}, n={n}")
     return 0
 
 

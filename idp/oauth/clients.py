@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from idp.connections.models import Connection, ConnectionClient
@@ -38,6 +38,7 @@ GRANT_TYPES_BY_APP = {
 }
 OPT_IN_GRANT_TYPES = (TOKEN_EXCHANGE, DEVICE_GRANT)  # DEVICE_GRANT: RFC 8628 (idp.oauth.device)
 _LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
+CACHE_CAPACITY = 10_000  # client snapshots per worker
 
 
 def _loopback_match(registered: str, requested: str) -> bool:
@@ -127,12 +128,15 @@ class ClientInfo(ClientMixin):
 class ClientDirectory:
     """Looks clients up, caching each snapshot for ``ttl`` seconds in this worker, or until
     the ``clients`` version moves (a change committed by any worker or instance,
-    :mod:`idp.core.versions`)."""
+    :mod:`idp.core.versions`). At most ``capacity`` snapshots (~1.4 KB each for a seeded
+    client: 10,000 add ~14 MB to a worker); beyond it the oldest loaded goes."""
 
     def __init__(
         self, box: SecretBox, ttl: float, session: Callable[[], Session],
         builtins: dict[str, ClientInfo] | None = None, versions: Versions | None = None,
+        capacity: int = CACHE_CAPACITY,
     ) -> None:  # fmt: skip
+        self._capacity = capacity
         self._builtins = dict(builtins or {})  # idp's own clients (the console), never stored
         self._session = session
         self._box = box
@@ -167,8 +171,12 @@ class ClientDirectory:
         with self._lock:
             if generation != self._generation:
                 return info  # a change was seen meanwhile: this copy is for this request only
-            if len(self._cache) > 10_000:
-                self._cache.clear()
+            # re-inserted, not updated in place: the dict's order stays the order of loading
+            self._cache.pop(client_id, None)
+            if len(self._cache) >= self._capacity:
+                # the oldest only: clearing all made a tenant with more clients than the
+                # capacity reload every client after each capacity-th distinct one
+                self._cache.pop(next(iter(self._cache)), None)
             self._cache[client_id] = (now, info)
         return info
 
@@ -185,20 +193,20 @@ class ClientDirectory:
         """The client, its grants and its enabled connections in one statement (outer joins:
         a few grants times a few connections rows): a cache miss is one round trip, where
         three cost a machine client's token ~1 ms more on a tenant of 10,000 clients than
-        on one whose few clients stay cached (bench/scale.py)."""
-        rows = session.execute(
-            select(Client, ClientGrant.audience, ClientGrant.scopes,
-                   Connection.position, Connection.name)
-            .outerjoin(ClientGrant, ClientGrant.client_id == Client.client_id)
-            .outerjoin(ConnectionClient, ConnectionClient.client_id == Client.client_id)
-            .outerjoin(Connection, Connection.id == ConnectionClient.connection_id)
-            .where(Client.client_id == client_id)
-        ).all()  # fmt: skip
+        on one whose few clients stay cached (bench/scale.py). The statement is built once
+        and run as Core on the session's connection: rebuilding it, its cache key and the ORM
+        entity were 56 % of a miss's instructions (bench/README.md, "Scale")."""
+        if session.autoflush and (session.new or session.dirty or session.deleted):
+            session.flush()  # what session.execute would do: the transaction's own changes
+        rows = session.connection().execute(_LOAD, {"client_id": client_id}).all()
         if not rows:
             return None
-        row = rows[0][0]
-        grants = {aud: tuple(scopes) for _, aud, scopes, _, _ in rows if aud is not None}
-        enabled = sorted({(pos, name) for *_, pos, name in rows if name is not None})
+        row = rows[0]
+        grants = {
+            r.grant_audience: tuple(r.grant_scopes) for r in rows if r.grant_audience is not None
+        }
+        enabled = sorted({(r.connection_position, r.connection_name)
+                          for r in rows if r.connection_name is not None})  # fmt: skip
         return ClientInfo(
             client_id=row.client_id,
             name=row.name,
@@ -224,3 +232,21 @@ class ClientDirectory:
             dpop_bound_access_tokens=row.dpop_bound_access_tokens,
             id_token_signed_response_alg=row.id_token_signed_response_alg,
         )
+
+
+# ClientDirectory._load's statement, built once: the client's columns, then one row per grant
+# and enabled connection (outer joins; None when it has neither).
+_LOAD = (
+    select(
+        *Client.__table__.columns,
+        ClientGrant.audience.label("grant_audience"),
+        ClientGrant.scopes.label("grant_scopes"),
+        Connection.position.label("connection_position"),
+        Connection.name.label("connection_name"),
+    )
+    .select_from(Client)
+    .outerjoin(ClientGrant, ClientGrant.client_id == Client.client_id)
+    .outerjoin(ConnectionClient, ConnectionClient.client_id == Client.client_id)
+    .outerjoin(Connection, Connection.id == ConnectionClient.connection_id)
+    .where(Client.client_id == bindparam("client_id"))
+)

@@ -1,0 +1,126 @@
+"""The per-worker client cache (idp.oauth.clients.ClientDirectory): a miss reads the client, its
+grants (RFC 6749 §4.4: what a machine client may obtain) and its enabled connections in one
+statement, and a full cache drops its oldest snapshot, not all of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+from idp.connections.models import Connection, ConnectionClient
+from idp.extensions import db, services
+from idp.oauth.clients import ClientDirectory
+from tests.conftest import build_app
+from tests.factories import Factory
+
+
+class _CountingDirectory(ClientDirectory):
+    """Loads from a dict and counts the loads (the database's round trips)."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(box=Any, ttl=300.0, session=lambda: Any, capacity=capacity)  # type: ignore[arg-type,return-value]
+        self.loads: list[str] = []
+
+    def _load(self, session: Any, client_id: str) -> Any:
+        self.loads.append(client_id)
+        return f"snapshot of {client_id}"
+
+
+def test_a_full_cache_drops_its_oldest_snapshot_only() -> None:
+    directory = _CountingDirectory(capacity=3)
+    for client_id in ("a", "b", "c", "d"):  # "d" makes room by dropping "a"
+        assert directory.get(client_id) == f"snapshot of {client_id}"
+    directory.loads.clear()
+    for client_id in ("b", "c", "d"):
+        directory.get(client_id)
+    assert directory.loads == []  # still cached: a full cache is not cleared whole
+    directory.get("a")
+    assert directory.loads == ["a"]  # dropped, so loaded again (and "b", now oldest, dropped)
+    directory.get("c")
+    directory.get("b")
+    assert directory.loads == ["a", "b"]
+
+
+def test_a_reloaded_snapshot_counts_as_the_newest() -> None:
+    directory = _CountingDirectory(capacity=3)
+    for client_id in ("a", "b", "c"):
+        directory.get(client_id)
+    directory._ttl = 0.0  # every snapshot expired: the next look-up reloads
+    directory.get("b")  # "b" reloaded: the order is now a, c, b
+    directory._ttl = 300.0
+    directory.get("d")  # drops "a"
+    directory.get("e")  # drops "c", not "b"
+    directory.loads.clear()
+    for client_id in ("b", "d", "e"):
+        directory.get(client_id)
+    assert directory.loads == []
+    directory.get("c")
+    assert directory.loads == ["c"]
+
+
+def _connection(name: str, position: int) -> Connection:
+    return Connection(id=f"con_{name}", name=name, strategy="auth0", options={},
+                      position=position, created_at=0, updated_at=0)  # fmt: skip
+
+
+def test_a_miss_is_one_statement_with_grants_and_connections(tmp_path: Path) -> None:
+    app = build_app(tmp_path, 5000, CLIENT_CACHE_SECONDS=300.0)  # the tests' default: none
+    factory = Factory(app)
+    machine, first_api = factory.m2m(["read:things"])
+    second_api = factory.gen_api()
+    factory.gen_client_grant(machine.client_id, second_api, ["write:things", "read:things"])
+    web = factory.gen_client("regular_web")
+    with app.app_context():
+        db.session.add_all([_connection("last-one", 999), _connection("first-one", -1)])
+        db.session.flush()
+        for name in ("last-one", "first-one"):
+            db.session.add(ConnectionClient(connection_id=f"con_{name}", client_id=web.client_id))
+        db.session.commit()
+        directory = services().clients
+        directory.invalidate()
+        sent: list[str] = []
+
+        def listen(*args: Any) -> None:  # SELECTs only: SQLite's BEGIN is a statement too
+            if args[2].startswith("SELECT"):
+                sent.append(args[2])
+
+        event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            info = directory.get(machine.client_id)
+            assert len(sent) == 1
+            assert directory.get(machine.client_id) is info and len(sent) == 1  # a hit
+            page = directory.get(web.client_id)
+            assert len(sent) == 2
+            assert directory.get("no-such-client") is None
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listen)
+        assert info is not None and page is not None
+        assert info.client_grants == {
+            first_api: ("read:things",),
+            second_api: ("write:things", "read:things"),
+        }
+        assert info.connections == ("database",) and page.client_grants == {}
+        assert page.connections[0] == "first-one" and page.connections[-1] == "last-one"
+        assert len(page.connections) == 3  # and the database connection a new app gets
+        assert page.redirect_uris == (web.redirect_uri,) and page.app_type == "regular_web"
+        assert info.check_client_secret(machine.client_secret or "")
+    with app.app_context():  # the test's session is closed: its connection is in the pool
+        db.engine.dispose()
+
+
+def test_a_miss_sees_the_transaction_s_unflushed_changes(tmp_path: Path) -> None:
+    """As ``session.execute`` did (autoflush): the statement runs as Core on the session's
+    connection, so the directory flushes first."""
+    app = build_app(tmp_path, 5000)
+    web = Factory(app).gen_client("regular_web")
+    with app.app_context():
+        db.session.add(_connection("pending-one", 5))
+        db.session.flush()
+        db.session.add(ConnectionClient(connection_id="con_pending-one", client_id=web.client_id))
+        info = services().clients._load(db.session, web.client_id)
+        assert info is not None and "pending-one" in info.connections
+        db.session.rollback()
+    with app.app_context():
+        db.engine.dispose()
