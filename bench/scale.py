@@ -1,13 +1,21 @@
 """Login, client credentials and the users search on a big database against a small one.
 
     .venv/bin/python bench/scale.py [--users 1000000] [--clients 10000] [--rounds 5]
-        [--big-url URL] [--small-url URL] [--fresh] [--real-hash]
+        [--cluster DIR | --shared-cluster] [--big-url URL] [--small-url URL] [--fresh]
+        [--real-hash] [--keep-running]
 
 Target (issue 17, "Scale"): on PostgreSQL, each operation's p50 on the big database
 (``--users`` seeded users, ``--clients`` seeded clients: ``idp dev seed``) within 10 % of the
 same operation on a small one (``--small-users`` 1,000 and ``--small-clients`` 20), measured in
 the same run; a gunicorn worker's memory at steady state after the load under 150 MB.
 Reported, never asserted (exit 1 only when a request fails).
+
+PostgreSQL: the bench's own cluster (``bench/pgcluster.py``: data in ``--cluster``, by default
+``/tmp/idp-scale-pg``, kept between runs; started if it is not running and stopped at the end
+unless ``--keep-running``), with ``shared_buffers`` sized to hold both databases, which are
+loaded into it with ``pg_prewarm`` after the seed: the working set in PostgreSQL's buffers, as
+on a production server sized for its data. ``--shared-cluster``: the machine's server on 5432
+as it is configured instead.
 
 Set-up: two PostgreSQL databases (created when missing; ``--fresh`` drops their ``public``
 schema first), ``idp init`` and ``idp dev seed`` on each (a database seeded by an earlier run
@@ -25,12 +33,13 @@ client: on the big database nearly every request misses the per-worker client ca
 small one nearly none does), the same on the first 20 clients only (the cache as warm on both:
 what the database's size alone costs), and ``GET /api/v2/users`` with a ``read:users`` token
 of ``seed000001``: an exact email (a random user), ``app_metadata.plan:enterprise``,
-``app_metadata.tenant:t42``, ``identities.connection:seed-google``, ``email:james.s*``.
-Each round runs every operation ``--per-round`` times on one server then the other, the order
-alternating between rounds (the machine drifts by more than the differences measured). Then
-the search statements, captured in this process from ``idp.identity.search`` on the big
-database, are printed with ``EXPLAIN (ANALYZE, BUFFERS)``, and the RSS and PSS of every
-process of each server.
+``app_metadata.tenant:t42``, ``identities.connection:seed-google``, ``email:james.s*``, each
+search's page the same size on both: the users the small database has for it, at most 50
+(``equal_pages``). Each round runs every operation ``--per-round`` times on one server then
+the other, the order alternating between rounds (the machine drifts by more than the
+differences measured). Then the RSS and PSS of every process of each server, and the search
+statements, captured in this process from ``idp.identity.search`` on each database, with
+``EXPLAIN (ANALYZE, BUFFERS)``.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ from urllib.parse import urlencode, urlsplit
 import login
 from cpu import CpuSnapshot, foreign_share, group_cpu, machine_cpu, own_cpu
 from login import Client, one_login
+from pgcluster import DEFAULT_DATA, SETTINGS, Cluster, prewarm
 from run import HOST, free_port, idp_binary, process_group, wait_ready
 
 RATIO_TARGET = 1.10
@@ -79,6 +89,7 @@ class Server:
         self.token = ""
         self.pgid = 0
         self.times: dict[str, list[float]] = {}
+        self.per_page: dict[str, int] = {}  # search -> page size, the same on both servers
 
 
 def email(i: int) -> str:
@@ -95,17 +106,17 @@ def idp(instance: Path, env: dict[str, str], *args: str, timeout: float = 7200) 
     return done.stdout
 
 
-def prepare(server: Server, instance: Path, env: dict[str, str], fresh: bool) -> None:
+def prepare(
+    server: Server, instance: Path, env: dict[str, str], fresh: bool, prewarm_buffers: bool
+) -> None:
     dbname = urlsplit(server.url).path.lstrip("/")
-    admin = ["psql", "-h", HOST, "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qc"]
-    exists = subprocess.run([*admin[:-1], "-tAc",
-                             f"SELECT 1 FROM pg_database WHERE datname = '{dbname}'"],
-                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    if not exists:
-        subprocess.run([*admin, f'CREATE DATABASE "{dbname}"'], check=True)
-    elif fresh:
-        subprocess.run([*admin, "DROP SCHEMA public CASCADE; CREATE SCHEMA public", "-d",
-                        dbname], check=True)  # fmt: skip
+    with psql_conn(server.url.rsplit("/", 1)[0] + "/postgres") as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{dbname}"')
+    if exists and fresh:
+        with psql_conn(server.url) as conn:
+            conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     idp(instance, env, "init")
     began = time.perf_counter()
     seeded = json.loads(idp(instance, env, "--json", "dev", "seed", "--users",
@@ -117,6 +128,9 @@ def prepare(server: Server, instance: Path, env: dict[str, str], fresh: bool) ->
           f"({added} in {took:.0f} s{rate})", flush=True)  # fmt: skip
     with psql_conn(server.url) as conn:
         conn.execute("VACUUM ANALYZE")  # what autovacuum would have done by now
+    if prewarm_buffers:
+        print(f"{server.name}: {prewarm(server.url) * 8 / 1024:,.0f} MB loaded into shared "
+              "buffers (pg_prewarm)", flush=True)  # fmt: skip
     idp(instance, env, "client-grants", "create", "--client-id", "seed000001", "--audience",
         f"{server.base}/api/v2/", "--scope", "read:users")  # fmt: skip
 
@@ -148,12 +162,31 @@ def operation(server: Server, name: str, rng: random.Random) -> None:
             raise RuntimeError(f"client_credentials answered {status}: {body[:200]}")
         return
     q = SEARCHES[name] or f'email:"{email(rng.randrange(server.users))}"'
+    if len(search(server, q, server.per_page.get(name, 50))) == 0:
+        raise RuntimeError(f"search {q!r} found nobody")
+
+
+def search(server: Server, q: str, per_page: int) -> list[Any]:
     status, _, body = Client(server.base).call(
-        "GET", "/api/v2/users?" + urlencode({"q": q}),
+        "GET", "/api/v2/users?" + urlencode({"q": q, "per_page": per_page}),
         headers={"Authorization": f"Bearer {server.token}"},
     )  # fmt: skip
-    if status != 200 or not json.loads(body):
+    if status != 200:
         raise RuntimeError(f"search {q!r} answered {status}: {body[:200]}")
+    return list(json.loads(body))
+
+
+def equal_pages(servers: list[Server]) -> None:
+    """Each search's page size: what the small database has, at most 50. A value 0.5 % of the
+    users hold is 5 users of 1,000 and 5,000 of a million: with 50 a page, the big database
+    would serialise 10 times the users (each with its identities) and the ratio would measure
+    that, not the database's size."""
+    small = servers[0]
+    for name, q in SEARCHES.items():
+        if q is not None:  # an exact email finds one user on both
+            size = max(1, len(search(small, q, 50)))
+            for server in servers:
+                server.per_page[name] = size
 
 
 def snapshot(servers: list[Server]) -> CpuSnapshot:
@@ -198,21 +231,23 @@ def memory(pgid: int) -> list[tuple[int, str, float, float]]:
     return sorted(rows)
 
 
-def explain(url: str) -> None:
-    """The search's statements on ``url``, captured from idp's own search, with their plans."""
+def explain(server: Server) -> None:
+    """The search's statements on ``server``'s database, captured from idp's own search (the
+    page sizes measured), with their plans."""
     from sqlalchemy.orm import Session
     from users_search import captured
 
     from idp.core.db import make_engine
     from idp.identity.search import search_from_args
 
-    engine = make_engine(url)
-    with Session(engine) as session, psql_conn(url) as conn:
+    engine = make_engine(server.url)
+    with Session(engine) as session, psql_conn(server.url) as conn:
         for name, q in SEARCHES.items():
-            args = {"q": q or f'email:"{email(12345)}"'}
+            per_page = str(server.per_page.get(name, 50))
+            args = {"q": q or f'email:"{email(123 % server.users)}"', "per_page": per_page}
             with captured(engine) as sent:
                 search_from_args(session, args)
-            print(f"\n### {name}: q={args['q']}")
+            print(f"\n### {name}: q={args['q']} per_page={per_page}")
             for statement, params in sent:
                 if not statement.lstrip().upper().startswith("SELECT"):
                     continue
@@ -226,12 +261,13 @@ def report(servers: list[Server], other: float | None) -> None:
     noisy = " NOISY" if other is not None and other > NOISE_THRESHOLD else ""
     share = "?" if other is None else f"{other:.0%}"
     print(f"\nother CPU {share}{noisy}; p50 / p90 ms, concurrency 1")
-    print(f"{'operation':32} {small.name:>18} {big.name:>18} {'big/small':>10}")
+    print(f"{'operation':40} {small.name:>18} {big.name:>18} {'big/small':>10}")
     for name, times in small.times.items():
         a, b = times, big.times[name]
         ratio = statistics.median(b) / statistics.median(a)
         flag = "met" if ratio <= RATIO_TARGET else "NOT met"
-        print(f"{name:32} {statistics.median(a):8.2f} / {pct(a, 90):7.2f} "
+        label = f"{name} ({small.per_page[name]} a page)" if name in small.per_page else name
+        print(f"{label:40} {statistics.median(a):8.2f} / {pct(a, 90):7.2f} "
               f"{statistics.median(b):8.2f} / {pct(b, 90):7.2f} {ratio:9.3f}  {flag}")  # fmt: skip
 
 
@@ -248,28 +284,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-clients", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=20)
-    parser.add_argument("--big-url", default=PG + "idp_scale_big")
-    parser.add_argument("--small-url", default=PG + "idp_scale_small")
+    parser.add_argument("--cluster", type=Path, default=DEFAULT_DATA,
+                        help="data directory of the bench's own tuned cluster")  # fmt: skip
+    parser.add_argument("--shared-cluster", action="store_true",
+                        help="the machine's PostgreSQL on 5432 instead, as configured")  # fmt: skip
+    parser.add_argument("--big-url", help="default: idp_scale_big on the cluster")
+    parser.add_argument("--small-url", help="default: idp_scale_small on the cluster")
     parser.add_argument("--fresh", action="store_true", help="drop both schemas first")
     parser.add_argument("--real-hash", action="store_true", help="idp's argon2id defaults")
     parser.add_argument("--no-explain", action="store_true")
+    parser.add_argument("--keep-running", action="store_true",
+                        help="leave the bench's cluster running at the end")  # fmt: skip
     args = parser.parse_args(argv)
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     env["IDP_SECRET_KEY"] = os.environ.get("IDP_SECRET_KEY") or BENCH_SECRET
     if not args.real_hash:
         env.update(IDP_ARGON2_TIME_COST="1", IDP_ARGON2_MEMORY_KIB="1024")
     os.environ.update({k: v for k, v in env.items() if k.startswith("IDP_ARGON2")})
+    cluster = None if args.shared_cluster else Cluster(args.cluster)
+    started = cluster.start() if cluster else False
+    url = cluster.url if cluster else lambda dbname: PG + dbname
+    if cluster:
+        tuned = ", ".join(f"{k} {SETTINGS[k]}" for k in ("shared_buffers", "effective_cache_size"))
+        print(f"PostgreSQL: the bench's cluster in {cluster.data}, port {cluster.port} ({tuned})")
     servers = [
-        Server("small", args.small_url, args.small_users, args.small_clients,
+        Server("small", args.small_url or url("idp_scale_small"), args.small_users,
+               args.small_clients, f"http://{HOST}:{free_port()}"),
+        Server("big", args.big_url or url("idp_scale_big"), args.users, args.clients,
                f"http://{HOST}:{free_port()}"),
-        Server("big", args.big_url, args.users, args.clients, f"http://{HOST}:{free_port()}"),
     ]  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="idp-scale-bench-") as tmp:
-        for server in servers:
-            folder = Path(tmp) / server.name
-            server_env = {**env, "IDP_DATABASE_URL": server.url, "IDP_ISSUER": server.base}
-            prepare(server, folder, server_env, args.fresh)
-        return serve_and_measure(servers, Path(tmp), env, args)
+    try:
+        with tempfile.TemporaryDirectory(prefix="idp-scale-bench-") as tmp:
+            for server in servers:
+                folder = Path(tmp) / server.name
+                server_env = {**env, "IDP_DATABASE_URL": server.url, "IDP_ISSUER": server.base}
+                prepare(server, folder, server_env, args.fresh, cluster is not None)
+            return serve_and_measure(servers, Path(tmp), env, args)
+    finally:
+        if cluster and started and not args.keep_running:
+            cluster.stop()
 
 
 def serve_and_measure(
@@ -291,6 +344,7 @@ def serve_and_measure(
             if status != 200:
                 raise SystemExit(f"{server.name}: no management token ({status}): {body}")
             server.token = json.loads(body)["access_token"]
+        equal_pages(servers)
         measure(servers, 1, 3)  # warm up both (and check every operation answers)
         for server in servers:
             server.times.clear()
@@ -302,9 +356,9 @@ def serve_and_measure(
                 flag = "" if role == "master" or rss < RSS_TARGET_MB else "  OVER"
                 print(f"  {server.name:6} {role:7} pid {pid:7}  RSS {rss:6.1f} MB  "
                       f"PSS {pss:6.1f} MB{flag}")  # fmt: skip
-    if not args.no_explain:
-        print(f"\nquery plans on the big database ({servers[1].users:,} users)")
-        explain(servers[1].url)
+    for server in [] if args.no_explain else servers:
+        print(f"\nquery plans on the {server.name} database ({server.users:,} users)")
+        explain(server)
     return 0
 
 
