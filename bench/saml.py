@@ -266,7 +266,8 @@ def report(kinds: list[Kind], seconds: float, other: float | None) -> None:
     )
     print(
         f"\n{'(ms, per login)':31} {'reqs':>4} {'p50':>6} {'p90':>6} {'p99':>6} "
-        f"{'in-app':>7} {'xmlsec':>7} {'runs':>5} {'waited':>7} {'fetch':>6} {'SQL':>5}"
+        f"{'in-app':>7} {'cpu':>6} {'xmlsec':>7} {'runs':>5} {'waited':>7} {'fetch':>6} "
+        f"{'SQL':>5}"
     )
     for kind in kinds:
         overhead = kind.values(lambda s: s.overhead_ms)
@@ -276,6 +277,7 @@ def report(kinds: list[Kind], seconds: float, other: float | None) -> None:
             f"{percentile(overhead, 0.5):6.1f} {percentile(overhead, 0.9):6.1f} "
             f"{percentile(overhead, 0.99):6.1f} "
             f"{statistics.median(kind.values(lambda s: s.app_overhead_ms)):7.1f} "
+            f"{statistics.median(kind.values(lambda s: s.cpu_overhead_ms)):6.1f} "
             f"{statistics.median(kind.values(lambda s: s.report.get('xmlsec_ms', 0.0))):7.1f} "
             f"{sum(kind.values(lambda s: s.report.get('xmlsec_runs', 0))) / n:5.1f} "
             f"{statistics.median(kind.values(lambda s: s.excluded_ms)):7.1f} "
@@ -284,6 +286,8 @@ def report(kinds: list[Kind], seconds: float, other: float | None) -> None:
         )
     print(
         "  in-app: p50 of the same inside idp's WSGI app (no HTTP parsing, loopback, client);\n"
+        "  cpu: p50 of the worker thread's CPU time in those requests (argon2id excluded): what\n"
+        "  the login costs idp without waiting behind other processes;\n"
         "  xmlsec: p50 of pysaml2's signature check (in process, or with --program its temporary\n"
         "  file and xmlsec1 run; part of the overhead); runs: xmlsec1 processes per login (mean);\n"
         "  waited: p50 of what was subtracted; fetch: metadata fetches per login (mean);\n"
