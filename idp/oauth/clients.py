@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from idp.connections.models import Connection, ConnectionClient
@@ -191,14 +191,26 @@ class ClientDirectory:
 
     def _load(self, session: Session, client_id: str) -> ClientInfo | None:
         """The client, its grants and its enabled connections in one statement (outer joins:
-        a few grants times a few connections rows): a cache miss is one round trip, where
-        three cost a machine client's token ~1 ms more on a tenant of 10,000 clients than
-        on one whose few clients stay cached (bench/scale.py). The statement is built once
-        and run as Core on the session's connection: rebuilding it, its cache key and the ORM
-        entity were 56 % of a miss's instructions (bench/README.md, "Scale")."""
+        a few grants times a few connections rows), built once and run as Core: rebuilding
+        it, its cache key and the ORM entity were 56 % of a miss's instructions.
+
+        Before the request has a transaction (a client-credentials token touches the database
+        for nothing else), on a pooled connection in autocommit: one statement sees one
+        committed state on its own, and a miss then costs the pool's ping and the statement,
+        not also a BEGIN and a COMMIT (4 round trips to 2). Within a transaction, on its
+        connection, flushed first as ``session.execute`` would: the transaction's own changes
+        are seen. SQLite has no round trips to save, and its ``BEGIN IMMEDIATE`` listener
+        would start a write: always the session's. (bench/README.md, "Scale".)"""
+        params = {"client_id": client_id}
+        bind = session.get_bind()
+        if not session.in_transaction() and bind.dialect.name != "sqlite":
+            with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                return self._snapshot(conn.execute(_LOAD, params).all())
         if session.autoflush and (session.new or session.dirty or session.deleted):
-            session.flush()  # what session.execute would do: the transaction's own changes
-        rows = session.connection().execute(_LOAD, {"client_id": client_id}).all()
+            session.flush()
+        return self._snapshot(session.connection().execute(_LOAD, params).all())
+
+    def _snapshot(self, rows: Sequence[Row[Any]]) -> ClientInfo | None:
         if not rows:
             return None
         row = rows[0]

@@ -66,6 +66,8 @@ def _connection(name: str, position: int) -> Connection:
 
 
 def test_a_miss_is_one_statement_with_grants_and_connections(tmp_path: Path) -> None:
+    """One app for both paths (only a module's first app gets PostgreSQL in the PostgreSQL
+    run): a miss before the request has a transaction, then one within a transaction."""
     app = build_app(tmp_path, 5000, CLIENT_CACHE_SECONDS=300.0)  # the tests' default: none
     factory = Factory(app)
     machine, first_api = factory.m2m(["read:things"])
@@ -96,6 +98,9 @@ def test_a_miss_is_one_statement_with_grants_and_connections(tmp_path: Path) -> 
             assert directory.get("no-such-client") is None
         finally:
             event.remove(db.engine, "before_cursor_execute", listen)
+        # PostgreSQL: read in autocommit on a pooled connection, the request's session unused
+        # (no BEGIN and COMMIT round trips); SQLite: through the session
+        assert db.session.in_transaction() == (db.engine.dialect.name == "sqlite")
         assert info is not None and page is not None
         assert info.client_grants == {
             first_api: ("read:things",),
@@ -106,21 +111,15 @@ def test_a_miss_is_one_statement_with_grants_and_connections(tmp_path: Path) -> 
         assert len(page.connections) == 3  # and the database connection a new app gets
         assert page.redirect_uris == (web.redirect_uri,) and page.app_type == "regular_web"
         assert info.check_client_secret(machine.client_secret or "")
-    with app.app_context():  # the test's session is closed: its connection is in the pool
-        db.engine.dispose()
 
-
-def test_a_miss_sees_the_transaction_s_unflushed_changes(tmp_path: Path) -> None:
-    """As ``session.execute`` did (autoflush): the statement runs as Core on the session's
-    connection, so the directory flushes first."""
-    app = build_app(tmp_path, 5000)
-    web = Factory(app).gen_client("regular_web")
-    with app.app_context():
+        # within a transaction, its unflushed changes are seen, as session.execute's autoflush
+        # made them: the directory flushes first
+        db.session.rollback()
         db.session.add(_connection("pending-one", 5))
         db.session.flush()
         db.session.add(ConnectionClient(connection_id="con_pending-one", client_id=web.client_id))
-        info = services().clients._load(db.session, web.client_id)
-        assert info is not None and "pending-one" in info.connections
+        seen = directory._load(db.session, web.client_id)
+        assert seen is not None and "pending-one" in seen.connections
         db.session.rollback()
-    with app.app_context():
+    with app.app_context():  # the test's session is closed: its connection is in the pool
         db.engine.dispose()
