@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
 from idp.connections.models import Connection, ConnectionClient
@@ -203,14 +203,18 @@ class ClientDirectory:
         would start a write: always the session's. (bench/README.md, "Scale".)"""
         params = {"client_id": client_id}
         bind = session.get_bind()
-        if not session.in_transaction() and bind.dialect.name != "sqlite":
+        if (
+            not session.in_transaction()
+            and isinstance(bind, Engine)
+            and bind.dialect.name != "sqlite"
+        ):
             with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 return self._snapshot(conn.execute(_LOAD, params).all())
         if session.autoflush and (session.new or session.dirty or session.deleted):
             session.flush()
         return self._snapshot(session.connection().execute(_LOAD, params).all())
 
-    def _snapshot(self, rows: Sequence[Row[Any]]) -> ClientInfo | None:
+    def _snapshot(self, rows: Sequence[Any]) -> ClientInfo | None:
         if not rows:
             return None
         row = rows[0]
