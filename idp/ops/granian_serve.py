@@ -27,8 +27,10 @@ with these instead:
 * HTTP/1.1 only, and ``--threads`` Python threads per worker (``blocking_threads``), so by
   default a worker runs one request at a time, as a sync worker does; the connections wait on
   granian's Rust side, kept alive. granian's ``backpressure`` stays at its default: it counts
-  connections, not requests, so a lower one would let an idle keep-alive connection hold a
-  worker.
+  connections, not requests, so a lower one would let idle keep-alive connections (held 30 s)
+  hold a worker.
+* The listening sockets: one per worker, opened by the main process (see
+  ``Server._init_shared_socket``).
 """
 
 from __future__ import annotations
@@ -160,20 +162,36 @@ def build(args: argparse.Namespace) -> Any:
     from granian.server.mp import MPServer
 
     class Server(MPServer):
+        _slots: list[tuple[Any, socket.socket]]  # (granian's holder, its socket) per worker
+
         def _init_shared_socket(self) -> None:
-            """One listening socket, bound by this process and shared by the workers, as
-            gunicorn's arbiter has (granian's Linux default is a SO_REUSEPORT socket per worker,
-            bound once the worker has loaded the app): connections wait in one backlog while
-            workers boot or are replaced instead of being refused or reset, and the next one
-            goes to whichever worker is free, not to the one its hash picked."""
-            holder = SocketSpec(self.bind_addr, self.bind_port, self.backlog).build()
-            self._ssp, self._shd, self._sfd = None, holder, holder.get_fd()  # type: ignore[assignment]
-            sock = socket.socket(fileno=self._sfd)
-            sock.set_inheritable(True)
-            sock.listen(self.backlog)  # now, not when the first worker starts serving
-            self._sso = sock
+            """A listening socket per worker, all bound and listening in this process before
+            any worker starts and kept open by it (granian's Linux default binds each worker's
+            SO_REUSEPORT socket in the worker once it has loaded the app: the port refused
+            connections at start and reset the ones queued at a worker that died). Connections
+            wait in a slot's backlog while its worker boots or is replaced. The kernel spreads
+            new connections over the slots by a hash of their addresses: one socket shared by
+            the workers went to whichever worker's Rust thread woke first, which drained a burst
+            of connections alone (16 of 16 from wrk) and took connections while its Python
+            thread was busy all the same."""
+            self._ssp, self._slots = None, []
+            for _ in range(self.workers):
+                holder = SocketSpec(self.bind_addr, self.bind_port, self.backlog).build()
+                sock = socket.socket(fileno=holder.get_fd())
+                sock.set_inheritable(True)
+                sock.listen(self.backlog)  # now, not when the worker starts serving
+                self._slots.append((holder, sock))
+
+        def _drop_shared_socket(self) -> None:
+            for _holder, sock in self._slots:
+                sock.close()
+            self._slots, self._sso = [], None
 
         def _spawn_worker(self, *args: Any, **kwargs: Any) -> Any:
+            # the worker (or its replacement) serves its slot's socket; granian passes the
+            # socket it finds here, and spawns from its main thread only
+            holder, sock = self._slots[kwargs["idx"] if "idx" in kwargs else args[0]]
+            self._shd, self._sfd, self._sso = holder, holder.get_fd(), sock
             wrk = super()._spawn_worker(*args, **kwargs)
             watch = wrk._watcher
 
