@@ -131,6 +131,8 @@ class Cluster:
 def free_port(first: int) -> int:
     for port in range(first, first + 100):
         with socket.socket() as probe:
+            # as PostgreSQL binds: a port whose last connections are in TIME_WAIT is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
