@@ -101,6 +101,11 @@ def test_a_miss_is_one_statement_with_grants_and_connections(tmp_path: Path) -> 
         # PostgreSQL: read in autocommit on a pooled connection, the request's session unused
         # (no BEGIN and COMMIT round trips); SQLite: through the session
         assert db.session.in_transaction() == (db.engine.dialect.name == "sqlite")
+        if db.engine.dialect.name == "postgresql":
+            # the pooled connection went back out of autocommit: the request's own transaction
+            # on it is still one transaction (its writes atomic)
+            assert db.engine.pool.checkedin() == 1
+            assert db.session.connection().connection.dbapi_connection.autocommit is False
         assert info is not None and page is not None
         assert info.client_grants == {
             first_api: ("read:things",),
