@@ -34,7 +34,7 @@ def _refused(check: object, doc: str) -> bool:
     return False
 
 
-CHANGES = ("remove", "double", "swap", "attribute", "foreign", "nested", "text")
+CHANGES = ("remove", "double", "swap", "attribute", "foreign", "nested", "text", "any-type")
 
 
 def _altered(root: Any, index: int, change: str) -> str:
@@ -54,12 +54,17 @@ def _altered(root: Any, index: int, change: str) -> str:
         etree.SubElement(target, f"{{{SAML}}}Assertion")
     elif change == "text":
         target.text = (target.text or "") + "zz"
+    elif change == "any-type":  # its content unchecked, were xs:anyType allowed to replace its type
+        target.set(f"{{{XSI}}}type", "xsdq:anyType")
+        altered = etree.tostring(copied).decode()
+        return altered.replace(" ", f' xmlns:xsdq="{XSD}" ', 1)  # declared on the root
     return etree.tostring(copied).decode()
 
 
 def _structural(doc: str) -> Iterator[tuple[str, str]]:
     """Each element removed, doubled, moved before its sibling, given an unknown attribute, a
-    foreign child, a nested Assertion, stray text: the moves of XML signature wrapping."""
+    foreign child, a nested Assertion, stray text, ``xsi:type="xs:anyType"``: the moves of XML
+    signature wrapping."""
     root = etree.fromstring(doc.encode())
     for index, element in enumerate(root.iter()):
         if element is not root and isinstance(element.tag, str):
