@@ -47,3 +47,47 @@ def test_server_lines_on_stderr_and_the_access_log_as_gunicorn_has_it(
     silenced = granian_serve._log_config(access_log=False)["loggers"]["granian.access"]
     if fmt == "json":
         assert silenced["level"] == "CRITICAL"
+
+
+class _Body:
+    """A WSGI response iterable that records its close() (PEP 3333: the server must call it)."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks, self.closed = chunks, False
+
+    def __iter__(self) -> Any:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _served(length: str | None, body: _Body) -> tuple[Any, list[Any]]:
+    started: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> _Body:
+        headers = [("Content-Type", "application/json")]
+        start_response("200 OK", headers + ([("Content-Length", length)] if length else []))
+        return body
+
+    wrapped = granian_serve.CleanEnviron(app, multiprocess=True, multithread=False)
+    return wrapped({}, lambda *args: started.append(args)), started
+
+
+def test_a_response_of_known_length_goes_to_granian_whole() -> None:
+    # a list is what granian sends in one piece (response_bytes: one write, one wake-up of its
+    # Rust thread); any other iterable it streams chunk by chunk (response_iter)
+    body = _Body(b'{"access_token": ', b'"x"}')
+    result, started = _served("21", body)
+    assert result == [b'{"access_token": "x"}']
+    assert body.closed  # what granian would have called, called here once the body is read
+    assert started == [("200 OK", [("Content-Type", "application/json"),
+                                   ("Content-Length", "21")], None)]  # fmt: skip
+
+
+def test_a_stream_or_a_large_body_is_left_to_granian_to_stream() -> None:
+    stream = _Body(b"data: 1\n\n")
+    assert _served(None, stream)[0] is stream and not stream.closed  # no length: streamed
+    large = _Body(b"x" * (granian_serve.WHOLE_BODY_LIMIT + 1))
+    result, _ = _served(str(granian_serve.WHOLE_BODY_LIMIT + 1), large)
+    assert result is large and not large.closed
