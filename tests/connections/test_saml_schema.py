@@ -146,6 +146,26 @@ def test_libxml2_refuses_all_that_pysaml2s_validator_refuses(documents: list[str
     assert refused_by_pysaml2 > 150
 
 
+def test_a_repeated_id_is_refused_by_both(documents: list[str]) -> None:
+    """xs:ID values are unique in a document (XML Schema Part 2 §3.3.8): two elements with one
+    ID are how a wrapped copy would answer the reference to the signed one."""
+    checked = 0
+    for doc in documents:
+        root = etree.fromstring(doc.encode())
+        ids = [(i, n) for i, e in enumerate(root.iter()) for n in ("ID", "Id") if e.get(n)]
+        for source, source_name in ids:
+            for target, target_name in ids:
+                if source == target:
+                    continue
+                copied = copy.deepcopy(root)
+                elements = list(copied.iter())
+                elements[target].set(target_name, elements[source].get(source_name) or "")
+                altered = etree.tostring(copied).decode()
+                assert _refused(pysaml2_validate, altered) and _refused(schema.validate, altered)
+                checked += 1
+    assert checked >= 4  # the Response's, its Assertion's and their Signatures' IDs
+
+
 def test_libxml2_has_every_namespace_pysaml2s_validator_has() -> None:
     """An element of a namespace libxml2 was not given would be skipped under a lax
     wildcard where pysaml2's validator checks it (the XSD's and XSI's built in to both)."""
