@@ -208,7 +208,8 @@ class ClientDirectory:
             and isinstance(bind, Engine)
             and bind.dialect.name != "sqlite"
         ):
-            with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            with bind.connect() as conn:  # returned to the pool (isolation reset) however it ends
+                conn.execution_options(isolation_level="AUTOCOMMIT")
                 return self._snapshot(conn.execute(_LOAD, params).all())
         if session.autoflush and (session.new or session.dirty or session.deleted):
             session.flush()
