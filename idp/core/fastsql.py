@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, Boolean, event, exc, inspect
 from sqlalchemy.orm import Session, make_transient, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from idp.core import tracing
 
@@ -244,6 +245,28 @@ def _rolled_back(session: Session) -> None:
     for obj in session.info.pop(_INSERTED, []):
         if obj in session:
             make_transient(obj)
+
+
+def update(session: Session, obj: Any, values: dict[str, Any]) -> None:
+    """UPDATE the columns ``values`` names (attribute: new value) of a persistent instance, by
+    its primary key, as the ORM's flush of those attributes would (``StaleDataError`` when the
+    row is gone); they are then the instance's committed values, nothing left to flush."""
+    table = _table(type(obj))
+    by_key = {c.key: c for c in table.columns}
+    sets, params = [], {}
+    for key, value in values.items():
+        column = by_key[key]
+        sets.append(f'"{column.name}" = :{column.name}')
+        params[column.name] = json.dumps(value) if column.json and value is not None else value
+    # the identity key, not the attributes: an instance expired by a commit is not reloaded
+    pk = inspect(obj).identity
+    where = " AND ".join(f'"{c.name}" = :pk_{c.name}' for c in table.primary_key)
+    params.update({f"pk_{c.name}": v for c, v in zip(table.primary_key, pk, strict=True)})
+    sql = f"UPDATE {table.name} SET {', '.join(sets)} WHERE {where}"  # noqa: S608 - mapper
+    if execute(session, sql, params).rowcount != 1:
+        raise StaleDataError(f"UPDATE of {table.name} matched no row")
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
 
 
 def delete(session: Session, obj: Any) -> None:

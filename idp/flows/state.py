@@ -11,8 +11,10 @@ import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from idp.extensions import db
 from idp.flows.models import Interaction
 from idp.oauth.authorize import AuthorizationRequest
+from idp.stores import STORES
 
 VERSION = 1
 # The prompt of an interaction whose code was issued. It is kept until it expires, so that a
@@ -95,4 +97,6 @@ def load(row: Interaction) -> LoginState | None:
 
 
 def save(row: Interaction, state: LoginState) -> None:
-    row.state = state.as_json()  # a new object, so the ORM sees the change
+    """Write ``state`` in the open transaction now: one plain UPDATE (``idp.stores``), not an
+    ORM flush of the row at the next query or commit."""
+    STORES.interactions.save(db.session, row, state.as_json())

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,9 @@ class InteractionStore(Protocol):
         """As :meth:`get`, read from the database with the row locked until ``session``'s
         transaction ends: another transaction locking it waits, and then finds what this one
         committed (None if it deleted the row). Requests on one login take turns."""
+
+    def save(self, session: Session, row: Interaction, state: dict[str, Any]) -> None:
+        """Write ``state`` as the interaction's record now (no flush left for the ORM)."""
 
     def delete(self, session: Session, row: Interaction) -> None:
         """Delete the interaction's row; ``row`` leaves ``session``."""

@@ -9,6 +9,7 @@ writes table and column names by hand; ``tests/unit/test_import_graph.py`` keeps
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -35,6 +36,9 @@ class SqlInteractions:
         # write lock for the whole transaction, so the writers take turns already.
         lock = "" if session.get_bind().dialect.name == "sqlite" else " FOR UPDATE"
         return fastsql.load(session, Interaction, f'"uid" = :uid{lock}', {"uid": uid}, fresh=True)
+
+    def save(self, session: Session, row: Interaction, state: dict[str, Any]) -> None:
+        fastsql.update(session, row, {"state": state})
 
     def delete(self, session: Session, row: Interaction) -> None:
         fastsql.delete(session, row)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import exc, inspect, select
+from sqlalchemy.orm.exc import StaleDataError
 
 from idp.audit.models import LogEvent
 from idp.core import fastsql
@@ -209,3 +210,29 @@ def test_a_json_string_is_decoded_once(ctx: None) -> None:
     db.session.expunge_all()
     loaded = fastsql.get(db.session, Interaction, row.uid)
     assert loaded is not None and loaded.state == "123"
+
+
+def test_update_writes_what_the_orm_would_and_leaves_nothing_to_flush(ctx: None) -> None:
+    raw, orm = new_user(), new_user()
+    db.session.add_all([raw, orm])
+    db.session.commit()  # expire_on_commit is off: the update must not need a reload
+    metadata = {"groups": ["a", "b"], "n": None}
+    fastsql.update(db.session, raw, {"app_metadata": metadata, "email_verified": True})
+    assert raw.app_metadata == metadata and raw.email_verified is True
+    assert raw not in db.session.dirty  # committed values: no second UPDATE at the flush
+    orm.app_metadata, orm.email_verified = metadata, True
+    db.session.commit()
+    got_raw, got_orm = columns(fresh(User, raw.id)), columns(fresh(User, orm.id))
+    for differs in ("id", "email"):
+        got_raw.pop(differs), got_orm.pop(differs)
+    assert got_raw == got_orm
+
+
+def test_update_of_a_row_gone_raises_as_the_orm_flush_would(ctx: None) -> None:
+    user = new_user()
+    db.session.add(user)
+    db.session.commit()
+    with db.transaction() as other:
+        other.execute(User.__table__.delete().where(User.__table__.c.id == user.id))
+    with pytest.raises(StaleDataError):
+        fastsql.update(db.session, user, {"name": "x"})
