@@ -163,6 +163,40 @@ def test_the_replay_cache_is_shared_and_single_use(social_op: LiveServer) -> Non
         assert replay.remember("_" + secrets.token_hex(16), until) is True
 
 
+def test_the_replay_cache_purges_now_and_then_and_an_expired_id_is_not_a_replay(
+    social_op: LiveServer, monkeypatch: Any
+) -> None:
+    """Expired IDs are purged at most every ``PURGE_SECONDS`` per process, not at every login;
+    meanwhile an ID held only by an expired row is still accepted (purged, then inserted),
+    and one held by a live row is still a replay."""
+    from idp.connections import replay
+    from idp.core import clock
+    from idp.core.crypto import sha256_hex
+
+    with social_op.app.app_context():
+        now = clock.now()
+        stale, other = "_" + secrets.token_hex(16), "_" + secrets.token_hex(16)
+        db.session.add(SeenAssertion(id_hash=sha256_hex(other), expires_at=now - 10))
+        db.session.commit()
+        monkeypatch.setattr(replay.SCHEDULE, "next_purge", 0.0)  # due: this call purges
+        assert replay.remember("_" + secrets.token_hex(16), now + 300) is True
+        assert db.session.get(SeenAssertion, sha256_hex(other)) is None
+        db.session.rollback()
+        db.session.add_all([
+            SeenAssertion(id_hash=sha256_hex(stale), expires_at=now - 10),
+            SeenAssertion(id_hash=sha256_hex(other), expires_at=now - 10),
+        ])  # fmt: skip
+        db.session.commit()
+        assert replay.SCHEDULE.next_purge > 0  # not due again for a while
+        live = "_" + secrets.token_hex(16)
+        assert replay.remember(live, now + 300) is True
+        assert db.session.get(SeenAssertion, sha256_hex(other)) is not None  # not purged
+        db.session.rollback()
+        assert replay.remember(live, now + 300) is False
+        assert replay.remember(stale, now + 300) is True  # expired: not a replay
+        assert replay.remember(stale, now + 300) is False
+
+
 def _sp(op: LiveServer, idp: SamlIdp, name: str) -> Any:
     """The live server's SP of connection ``name``, as the IdP knows it."""
     return idp.sps[f"{op.url}/samlp/metadata/{name}"]
