@@ -62,14 +62,17 @@ def _icon(url: object) -> str:
 
 
 def login_page(
-    uid: str, client_id: str, email: str, error: str | None = None, status: int = 200
-) -> Response:
+    uid: str, client_id: str, email: str, error: str | None = None, status: int = 200,
+    buttons: list[dict[str, Any]] | None = None,
+) -> Response:  # fmt: skip
     """The login page for interaction ``uid``: the database connection's form (it always
     posts to ``/interaction/<uid>/login`` whatever URL shows it) when the application has it
-    enabled, and a button per upstream connection."""
+    enabled, and a button per upstream connection (``buttons``: :func:`login_buttons`, read
+    by the caller in its transaction; else read here)."""
     client = services().clients.get(client_id)
     app_name = client.name if client else gettext("the application")
-    buttons = login_buttons(client)
+    if buttons is None:
+        buttons = login_buttons(client)
     # an address routed to a company's IdP needs no password here (Home Realm Discovery)
     home_realms = any(b["domains"] for b in buttons)
     page = render_template(

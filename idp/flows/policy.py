@@ -29,7 +29,7 @@ from idp.consent import service as consent
 from idp.extensions import db
 from idp.flows import federation
 from idp.flows.models import Interaction
-from idp.flows.pages import error_page, login_page
+from idp.flows.pages import error_page, login_buttons, login_page
 from idp.flows.prompts import ConsentContext, PromptContext, consent_reasons, login_reasons
 from idp.flows.state import MfaStep, PostLogin, save
 from idp.flows.step import Step, fail, restart, show
@@ -120,7 +120,11 @@ def _start_login(step: Step, reasons: list[str]) -> Response:
     if realm is not None and not wanted:  # Home Realm Discovery from the app's hint
         return federation.go_upstream(step, realm)
     hint = req.params.get("login_hint", "")
-    return show(step, "login", lambda row: login_page(row.uid, req.client_id, hint))
+    # read in the interaction's transaction: after its commit, the read would begin another
+    buttons = login_buttons(step.client)
+    return show(
+        step, "login", lambda row: login_page(row.uid, req.client_id, hint, buttons=buttons)
+    )
 
 
 # --------------------------------------------------------------------------- consent
