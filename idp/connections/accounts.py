@@ -28,6 +28,7 @@ from idp.core.errors import ValidationError
 from idp.identity import profile as standard
 from idp.identity import service as identity
 from idp.identity.models import User
+from idp.stores import STORES
 
 LOGIN, LINK, CREATE, REFUSE = "login", "link", "create", "refuse"
 
@@ -56,7 +57,7 @@ def match(session: Session, connection: Connection, upstream: UpstreamProfile) -
     """Decide who this upstream login is (reads only)."""
     found = connections.find_identity(session, connection, upstream.user_id)
     if found is not None:
-        user = session.get(User, found.user_id)
+        user = STORES.users.get(session, found.user_id)
         if user is not None:
             return Match(LOGIN, user=user, identity=found)
     email = identity.normalise_email(upstream.email or "")

@@ -23,6 +23,7 @@ from idp.core.crypto import SecretBox, random_token
 from idp.core.errors import ConflictError, NotFoundError, ValidationError
 from idp.identity.models import User
 from idp.oauth.models import Client
+from idp.stores import STORES
 
 DATABASE = strategies.DATABASE  # the name and the strategy of idp's own users
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -187,12 +188,7 @@ def find_identity(
     session: Session, connection: Connection, upstream_user_id: str
 ) -> Identity | None:
     """The identity of that upstream account: by (connection, upstream user id), nothing else."""
-    return session.scalar(
-        select(Identity).where(
-            Identity.connection_id == connection.id,
-            Identity.upstream_user_id == upstream_user_id,
-        )
-    )
+    return STORES.connections.identity(session, connection.id, upstream_user_id)
 
 
 def identities_of(session: Session, user_id: str) -> list[tuple[Identity, Connection]]:

@@ -25,6 +25,7 @@ from idp.core.http import parse_networks
 from idp.extensions import db, services
 from idp.flows.origin import request_origin
 from idp.flows.step import Step, fail, persist, show
+from idp.stores import STORES
 
 CALLBACK_PATH = "/login/callback"
 T = TypeVar("T")
@@ -69,7 +70,7 @@ def social_connection(client: Any, name: str) -> Connection | None:
     """Connection ``name`` when it is an upstream one enabled for ``client``; else None."""
     if not connections.is_enabled(client, name) or name == connections.DATABASE:
         return None
-    found = db.session.scalar(select(Connection).where(Connection.name == name))
+    found = STORES.connections.by_name(db.session, name)
     if found is None or not strategies.is_upstream(found.strategy):
         return None
     return found

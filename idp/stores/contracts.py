@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from idp.audit.models import LogEvent
+from idp.connections.models import Connection, Identity
 from idp.flows.models import Interaction, LoginSession
 from idp.identity.models import User
 from idp.oauth.models import AccessTokenRecord, AuthorizationCode
@@ -121,6 +122,18 @@ class ProtectionCounterStore(Protocol):
         blocked); keys without a row are absent. One read, whatever the number of keys."""
 
 
+class ConnectionStore(Protocol):
+    """Connections and identities, as an upstream login reads them."""
+
+    def by_name(self, session: Session, name: str) -> Connection | None:
+        """The connection named ``name`` (names are unique)."""
+
+    def identity(
+        self, session: Session, connection_id: str, upstream_user_id: str
+    ) -> Identity | None:
+        """The identity of that upstream account at that connection (the pair is unique)."""
+
+
 @dataclass
 class Stores:
     """The stores of the login's hot path, each typed by its contract (``idp.stores.STORES``)."""
@@ -133,3 +146,4 @@ class Stores:
     audit: AuditStore
     factors: FactorStore
     counters: ProtectionCounterStore
+    connections: ConnectionStore

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.audit.models import LogEvent
+from idp.connections.models import Connection, Identity
 from idp.core import fastsql
 from idp.flows.models import Interaction, LoginSession
 from idp.identity.models import User
@@ -141,6 +142,20 @@ class SqlProtectionCounters:
         return {key: until or 0 for key, until in rows}
 
 
+class SqlConnections:
+    """``ConnectionStore`` on the ``connections`` and ``identities`` tables."""
+
+    def by_name(self, session: Session, name: str) -> Connection | None:
+        return fastsql.load(session, Connection, '"name" = :name', {"name": name})
+
+    def identity(
+        self, session: Session, connection_id: str, upstream_user_id: str
+    ) -> Identity | None:
+        where = '"connection_id" = :connection_id AND "upstream_user_id" = :upstream_user_id'
+        params = {"connection_id": connection_id, "upstream_user_id": upstream_user_id}
+        return fastsql.load(session, Identity, where, params)
+
+
 def sql_stores() -> Stores:
     """Every store on SQL (SQLite or PostgreSQL, the session's own database)."""
     return Stores(
@@ -152,4 +167,5 @@ def sql_stores() -> Stores:
         audit=SqlAudit(),
         factors=SqlFactors(),
         counters=SqlProtectionCounters(),
+        connections=SqlConnections(),
     )
