@@ -182,6 +182,24 @@ def _log_config(access_log: bool) -> dict[str, Any]:
     }
 
 
+def _refuse_a_port_in_use(host: str, port: int) -> None:
+    """Stop with the reason when another socket listens on the port. granian's sockets set
+    SO_REUSEPORT, so a second ``idp serve`` on the same port (an old instance never stopped)
+    would bind beside the first and silently take a share of its connections; a socket bound
+    without the option (SO_REUSEADDR only: a port in TIME_WAIT is free) fails instead, as
+    gunicorn's bind does."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            log.error("cannot listen on %s:%s: %s", host, port, exc.strerror or exc)
+            sys.exit(1)
+
+
 def build(args: argparse.Namespace) -> Any:
     from granian.constants import HTTPModes, Interfaces
     from granian.net import SocketSpec
@@ -200,6 +218,7 @@ def build(args: argparse.Namespace) -> Any:
             the workers went to whichever worker's Rust thread woke first, which drained a burst
             of connections alone (16 of 16 from wrk) and took connections while its Python
             thread was busy all the same."""
+            _refuse_a_port_in_use(self.bind_addr, self.bind_port)
             self._ssp, self._slots = None, []
             for _ in range(self.workers):
                 holder = SocketSpec(self.bind_addr, self.bind_port, self.backlog).build()

@@ -9,6 +9,7 @@ import importlib.util
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.operations.served import Served, served
+from tests.operations.served import IDP, Served, served, server_env
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("granian") is None,
@@ -99,3 +100,23 @@ def test_connections_queued_at_a_dead_worker_wait_for_its_replacement(server: Se
     finally:
         for conn in conns:
             conn.close()
+
+
+def test_a_second_server_on_the_same_port_stops_with_the_reason(server: Served) -> None:
+    """granian's sockets share a port with SO_REUSEPORT: a second ``idp serve`` on it would
+    bind beside the first and silently take a share of its connections; it stops instead."""
+    argv = [*IDP, "--instance", str(server.instance), "serve", "--host", "127.0.0.1",
+            "--port", str(server.port), "--server", "granian"]  # fmt: skip
+    second = subprocess.run(
+        argv, capture_output=True, text=True, timeout=60, check=False,
+        env=server_env(server.url, server.app),
+    )  # fmt: skip
+    assert second.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{server.port}" in second.stdout + second.stderr
+    assert _answered_by_live(server)  # the first server goes on
+
+
+def _answered_by_live(server: Served) -> bool:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(REQUEST)
+        return _answered(conn, 10)
