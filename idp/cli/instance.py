@@ -92,6 +92,13 @@ def init(ctx: Ctx, alg: str | None) -> None:
     help="On SIGTERM, seconds requests in flight have to finish.",
 )
 @click.option(
+    "--timeout",
+    default=30,
+    show_default=True,
+    type=click.IntRange(0, 3600),
+    help="Seconds a worker may spend on one request before it is replaced (0: no limit).",
+)
+@click.option(
     "--server",
     type=click.Choice(["gunicorn", "granian"]),
     default="gunicorn",
@@ -109,6 +116,7 @@ def serve(
     access_log: bool,
     metrics_port: int | None,
     graceful_timeout: int,
+    timeout: int,
     server: str,
     dev: bool,
 ) -> None:
@@ -131,8 +139,10 @@ def serve(
         return
     if server == "granian":
         argv = _granian_argv(host, port, workers, threads, access_log, graceful_timeout, settings)
+        argv += ["--timeout", str(timeout)]
     else:
         argv = _gunicorn_argv(host, port, workers, threads, access_log, graceful_timeout, settings)
+        argv[-1:-1] = ["--timeout", str(timeout)]  # before the app (gunicorn's, same meaning)
     os.environ["IDP_LOG_FORMAT"] = settings["LOG_FORMAT"]
     if access_log:
         os.environ["IDP_ACCESS_LOG"] = "1"

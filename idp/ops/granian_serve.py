@@ -32,6 +32,8 @@ with these instead:
 * Responses of known length are given to granian whole (:class:`CleanEnviron`).
 * The listening sockets: one per worker, opened by the main process (see
   ``Server._init_shared_socket``).
+* ``--timeout``: a worker whose request runs longer is ended and replaced, as gunicorn's
+  arbiter does (:mod:`idp.ops.watchdog`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from functools import partial
 from typing import Any
 
 from idp.ops import jsonlog
+from idp.ops.watchdog import Watchdog
 
 BOOT_ERROR = 3  # gunicorn's WORKER_BOOT_ERROR
 TARGET = "idp.wsgi:app"
@@ -76,12 +79,24 @@ class CleanEnviron:
     instructions (callgrind). The bytes and headers sent are the same; a body of unknown length
     (a stream) is left to stream. PEP 3333: the app's iterable is closed once read."""
 
-    def __init__(self, app: Any, multiprocess: bool, multithread: bool) -> None:
+    def __init__(
+        self, app: Any, multiprocess: bool, multithread: bool, watchdog: Watchdog | None = None
+    ) -> None:
         self.app = app
         self.drop = tuple(k for k in os.environ if k not in _CGI_KEYS)
         self.flags = {"wsgi.multiprocess": multiprocess, "wsgi.multithread": multithread}
+        self.watchdog = watchdog
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if self.watchdog is None:
+            return self._serve(environ, start_response)
+        self.watchdog.begin()
+        try:
+            return self._serve(environ, start_response)
+        finally:
+            self.watchdog.end()
+
+    def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         pop = environ.pop
         for key in self.drop:
             pop(key, None)
@@ -104,7 +119,7 @@ class CleanEnviron:
                 body.close()
 
 
-def _load(workers: int, threads: int) -> Any:
+def _load(workers: int, threads: int, timeout: int) -> Any:
     """In the worker: import the app (gunicorn's worker boot); a failure stops the server.
     granian installs the worker's own SIGTERM handler only once the app is loaded, and until
     then the main process's (inherited with the fork) would swallow it: a worker told to stop
@@ -122,7 +137,10 @@ def _load(workers: int, threads: int) -> Any:
     _loaded["app"] = app
     for sig, handler in previous.items():
         signal.signal(sig, handler)
-    return CleanEnviron(app, workers > 1, threads > 1)
+    watchdog = Watchdog(timeout, threads) if timeout > 0 else None
+    if watchdog is not None:
+        watchdog.start()
+    return CleanEnviron(app, workers > 1, threads > 1, watchdog)
 
 
 def _last_flush(app: Any) -> None:
@@ -284,10 +302,11 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--graceful-timeout", type=int, default=30)
+    parser.add_argument("--timeout", type=int, default=30)  # 0: none
     parser.add_argument("--access-log", action="store_true")
     parser.add_argument("--metrics-bind")
     args = parser.parse_args(None if argv is None else list(argv))
-    loader = partial(_load, args.workers, args.threads)  # called in each worker
+    loader = partial(_load, args.workers, args.threads, args.timeout)  # called in each worker
     build(args).serve(spawn_target=_worker, target_loader=loader, wrap_loader=False)
 
 
