@@ -250,7 +250,12 @@ def _rolled_back(session: Session) -> None:
 def update(session: Session, obj: Any, values: dict[str, Any]) -> None:
     """UPDATE the columns ``values`` names (attribute: new value) of a persistent instance, by
     its primary key, as the ORM's flush of those attributes would (``StaleDataError`` when the
-    row is gone); they are then the instance's committed values, nothing left to flush."""
+    row is gone); they are then the instance's committed values, nothing left to flush. As a
+    flush, nothing is sent when every value equals the one loaded."""
+    state = inspect(obj)
+    values = {k: v for k, v in values.items() if state.attrs[k].loaded_value != v}
+    if not values:
+        return
     table = _table(type(obj))
     by_key = {c.key: c for c in table.columns}
     sets, params = [], {}
@@ -259,7 +264,7 @@ def update(session: Session, obj: Any, values: dict[str, Any]) -> None:
         sets.append(f'"{column.name}" = :{column.name}')
         params[column.name] = json.dumps(value) if column.json and value is not None else value
     # the identity key, not the attributes: an instance expired by a commit is not reloaded
-    pk = inspect(obj).identity
+    pk = state.identity
     where = " AND ".join(f'"{c.name}" = :pk_{c.name}' for c in table.primary_key)
     params.update({f"pk_{c.name}": v for c, v in zip(table.primary_key, pk, strict=True)})
     sql = f"UPDATE {table.name} SET {', '.join(sets)} WHERE {where}"  # noqa: S608 - mapper

@@ -236,3 +236,14 @@ def test_update_of_a_row_gone_raises_as_the_orm_flush_would(ctx: None) -> None:
         other.execute(User.__table__.delete().where(User.__table__.c.id == user.id))
     with pytest.raises(StaleDataError):
         fastsql.update(db.session, user, {"name": "x"})
+
+
+def test_update_to_the_loaded_values_sends_nothing_as_a_flush_would(ctx: None) -> None:
+    user = new_user(name="same")
+    db.session.add(user)
+    db.session.commit()
+    with db.transaction() as other:
+        other.execute(User.__table__.delete().where(User.__table__.c.id == user.id))
+    fastsql.update(db.session, user, {"name": "same"})  # no statement: no StaleDataError
+    with pytest.raises(StaleDataError):
+        fastsql.update(db.session, user, {"name": "other"})
