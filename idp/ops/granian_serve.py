@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import ctypes
 import logging
 import os
 import signal
@@ -53,6 +54,7 @@ from idp.ops import jsonlog
 from idp.ops.watchdog import Watchdog
 
 BOOT_ERROR = 3  # gunicorn's WORKER_BOOT_ERROR
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 TARGET = "idp.wsgi:app"
 # gunicorn's: '%(h)s "%(m)s %(U)s" %(s)s %(M)sms', the path without the query string
 ACCESS_FORMAT = '%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms)dms'
@@ -151,10 +153,29 @@ def _last_flush(app: Any) -> None:
     atexit._run_exitfuncs()  # os._exit follows: what sys.exit would have run
 
 
+def _stop_with_the_main_process() -> None:
+    """SIGTERM to this worker when the main process dies (Linux ``PR_SET_PDEATHSIG``): a
+    gunicorn worker stops once its arbiter is gone (it watches its parent's pid), where a
+    granian worker killed with its main process (SIGKILL, the OOM killer) would serve on,
+    orphaned, holding its socket and the port."""
+    parent = os.getppid()
+    # until _load's handler, the main process's inherited one would swallow the signal: the
+    # default action instead (nothing is loaded yet, so nothing is lost)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: as before
+        return
+    if os.getppid() != parent or parent == 1:  # it died before the call
+        os._exit(0)
+
+
 def _worker(*args: Any, **kwargs: Any) -> None:
     """granian's WSGI worker, then the last flush (gunicorn's ``worker_exit``)."""
     from granian.server.mp import MPServer
 
+    _stop_with_the_main_process()
     try:
         MPServer._spawn_wsgi_worker(*args, **kwargs)
     finally:

@@ -1,15 +1,19 @@
 """``idp serve --server granian``'s own pieces (idp/ops/granian_serve.py) that the served tests
 cannot see from outside: the WSGI environ without the process environment granian merges into
-it, and the log configuration's streams."""
+it, and the log configuration's streams; and that its workers do not outlive the main process."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from idp.ops import granian_serve
+from tests.operations.served import served
 
 
 def test_the_process_environment_is_not_in_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,3 +95,21 @@ def test_a_stream_or_a_large_body_is_left_to_granian_to_stream() -> None:
     large = _Body(b"x" * (granian_serve.WHOLE_BODY_LIMIT + 1))
     result, _ = _served(str(granian_serve.WHOLE_BODY_LIMIT + 1), large)
     assert result is large and not large.closed
+
+
+@pytest.mark.skipif(importlib.util.find_spec("granian") is None, reason="granian not installed")
+def test_workers_stop_when_the_main_process_is_killed(tmp_path: Path) -> None:
+    """As gunicorn's workers do when their arbiter is gone: none serves on, orphaned."""
+    with served(tmp_path / "instance", "--workers", "2", server="granian") as server:
+        children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
+        workers = {int(pid) for pid in children.read_text().split()}
+        assert len(workers) == 2
+        server.proc.kill()
+        server.proc.wait(10)
+        for _ in range(300):
+            alive = {pid for pid in workers if Path(f"/proc/{pid}").exists()
+                     and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]}  # fmt: skip
+            if not alive:
+                break
+            time.sleep(0.1)
+        assert not alive, f"workers still running: {alive}"
