@@ -213,17 +213,38 @@ def _rare(session: Session, node: Node | None, connections: Mapping[str, str]) -
     return frozenset(rare)
 
 
-def _rare_email_prefix(session: Session, node: Node | None) -> frozenset[Term]:
-    """PostgreSQL: a lone email prefix fewer than ``RARE_HOLDERS`` users match, counted from
-    ``ix_users_email_pattern`` up to that cap (an index-only scan). The planner estimates a
-    prefix from a histogram of 100 buckets: on a million users ``james.s*`` (1,894 matches)
-    was taken for 10,000 and the page walked the created_at order through 26,000 users."""
-    if not (isinstance(node, Term) and node.prefix and node.field == "email"):
-        return frozenset()
-    matches = select(User.id).where(_prefix(User.email, str(node.value), "postgresql"))
-    capped = matches.limit(RARE_HOLDERS).subquery()
-    rare = (session.scalar(select(func.count()).select_from(capped)) or 0) < RARE_HOLDERS
-    return frozenset({node}) if rare else frozenset()
+def _rare_email_prefix_page(
+    session: Session, node: Node | None, sort: str | None, page: int, per_page: int,
+    include_totals: bool,
+) -> UsersPage | None:  # fmt: skip
+    """PostgreSQL: the page of a lone email prefix in created_at order when fewer than
+    ``RARE_HOLDERS`` users match, read from ``ix_users_email_pattern`` in one statement
+    (:func:`pages.keys_first`); None for a prefix as common as that, which the generic query
+    pages. The planner estimates a prefix from a histogram of 100 buckets: on a million users
+    ``james.s*`` (1,894 matches) was taken for 10,000 and the page walked the created_at
+    order through 26,000 users. (The matches were counted up to the cap first, then read
+    again for the page: one pass of the index range now.)"""
+    lone_prefix = isinstance(node, Term) and node.prefix and node.field == "email"
+    if not lone_prefix or (sort or "created_at").partition(":")[0] != "created_at":
+        return None
+    if RARE_HOLDERS < 1:
+        return None
+    assert isinstance(node, Term)
+    condition = _prefix(User.email, str(node.value), "postgresql")
+    window = (per_page, page * per_page)
+    rows = session.execute(pages.keys_first(sort, _order(sort), condition, window, RARE_HOLDERS))
+    found = rows.all()
+    if found:
+        matched = int(found[0][1])
+    elif page == 0:
+        matched = 0  # an empty first page: the CTE found nothing, so nothing matches
+    else:  # past the end (or a common prefix): how many, up to the cap
+        capped = select(User.id).where(condition).limit(RARE_HOLDERS).subquery()
+        matched = session.scalar(select(func.count()).select_from(capped)) or 0
+    if matched >= RARE_HOLDERS:
+        return None
+    users = [row[0] for row in found]
+    return UsersPage(users, window[1], per_page, matched if include_totals else None)
 
 
 def _order(sort: str | None) -> list[Any]:
@@ -270,10 +291,6 @@ def statements(
             rows = pages.term_page(lone, sort)
         elif lone and lone.field == "identities.connection" and sort_field == "created_at":
             return pages.connection_page(lone, sort, connections, window), count
-        elif lone in rare and dialect == "postgresql" and sort_field == "created_at":
-            assert lone is not None  # a rare email prefix (_rare_email_prefix)
-            condition = _condition(lone, _Context(dialect, connections))
-            return pages.keys_first(sort, _order(sort), condition, window), count
         else:
             page_context = _Context(dialect, connections, rare=rare, sort_field=sort_field)
             rows = rows.where(_condition(node, page_context))
@@ -309,11 +326,12 @@ def search_users(
         query = select(Connection.name, Connection.id).where(Connection.name.in_(names))
         connections = {name: id_ for name, id_ in session.execute(query)}
     dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        rare = _rare(session, node, connections)
-    else:
-        rare = _rare_email_prefix(session, node)
+    rare = _rare(session, node, connections) if dialect == "sqlite" else frozenset()
     rows, count = statements(node, sort, page, per_page, dialect, connections, rare)
+    if dialect == "postgresql":  # after statements(): it checks page and per_page
+        found = _rare_email_prefix_page(session, node, sort, page, per_page, include_totals)
+        if found is not None:
+            return found
     users = list(session.scalars(rows))
     total = session.scalar(count) if include_totals else None
     return UsersPage(users, page * per_page, per_page, total)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, select
+from sqlalchemy import ColumnElement, Select, false, func, select
 
 from idp.connections.models import Identity
 from idp.identity.models import User, UserMetadataTerm, metadata_value_digest
@@ -15,19 +15,25 @@ from idp.identity.search_query import Term
 
 
 def keys_first(
-    sort: str | None, order: list[Any], condition: ColumnElement[bool], window: tuple[int, int]
-) -> Select[User]:
-    """PostgreSQL, a rare email prefix in created_at order: its matches' keys first, from
-    ``ix_users_email_pattern`` alone (it includes ``created_at`` and ``id``: an index-only
-    scan), in a MATERIALIZED CTE so that the planner cannot trade it for a walk of the
-    created_at order; the page is a top-N sort of those keys, then its users by key
-    (migration 0038)."""
-    found = select(User.id, User.created_at).where(condition).cte("matches")
+    sort: str | None,
+    order: list[Any],
+    condition: ColumnElement[bool],
+    window: tuple[int, int],
+    cap: int,
+) -> Select[User, int]:
+    """PostgreSQL, an email prefix in created_at order: at most ``cap`` matches' keys first,
+    from ``ix_users_email_pattern`` alone (it includes ``created_at`` and ``id``: an
+    index-only scan), in a MATERIALIZED CTE so that the planner cannot trade it for a walk of
+    the created_at order; the page is a top-N sort of those keys, then its users by key
+    (migration 0038). Each row also carries how many matches the CTE holds: ``cap`` of them
+    means there may be more, and the page is not the prefix's (the caller pages otherwise)."""
+    found = select(User.id, User.created_at).where(condition).limit(cap).cte("matches")
     found = found.prefix_with("MATERIALIZED")
     backwards = (sort or "").endswith(":-1")
     by_key = [c.desc() if backwards else c.asc() for c in (found.c.created_at, found.c.id)]
     page = select(found.c.id).order_by(*by_key).limit(window[0]).offset(window[1]).subquery()
-    return select(User).join(page, page.c.id == User.id).order_by(*order)
+    matched = select(func.count()).select_from(found).scalar_subquery()
+    return select(User, matched).join(page, page.c.id == User.id).order_by(*order)
 
 
 def term_page(node: Term, sort: str | None) -> Select[User]:

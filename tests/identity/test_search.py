@@ -431,26 +431,32 @@ def test_every_identity_carries_its_users_created_at(session: Session) -> None:
     assert session.scalar(stale) == 0
 
 
-@pytest.mark.parametrize("rare_below", [0, 1000])
+@pytest.mark.parametrize("rare_below", [0, 1, 2, 1000])
 @pytest.mark.parametrize("sort", [None, "created_at:-1", "name:1", "email:-1"])
-@pytest.mark.parametrize("prefix", ["ali", "o'", "per%", "st*r[", "nobody"])
+@pytest.mark.parametrize("prefix", ["ali", "o'", "per%", "st*r[", "nobody", ""])
 def test_an_email_prefix_page_is_the_same_whichever_way_it_is_read(
     session: Session, sort: str | None, prefix: str, rare_below: int, monkeypatch: Any
 ) -> None:
     """On PostgreSQL a lone email prefix fewer than RARE_HOLDERS users match reads its page's
-    keys from the pattern index first (migration 0038), in created_at order; the users, their
-    order and the pages are the generic query's either way."""
+    keys from the pattern index first (migration 0038), in created_at order, in the statement
+    that finds whether it is that rare (at most RARE_HOLDERS keys: as many, and the generic
+    query pages it); the users, their order, the pages and the totals are the generic
+    query's either way."""
     monkeypatch.setattr(search, "RARE_HOLDERS", rare_below)
     q = "email:" + prefix.replace("*", "\\*").replace("[", "\\[") + "*"
     everyone = ids(session, "", sort=sort)
     expected = [u for u in everyone if _email(u).startswith(prefix)]
     with statements_sent(session) as sent:
         assert ids(session, q, sort=sort) == expected
-    keys_first = session.get_bind().dialect.name == "postgresql" and rare_below > 0
+    keys_first = session.get_bind().dialect.name == "postgresql" and len(expected) < rare_below
     keys_first = keys_first and (sort or "created_at").startswith("created_at")
     assert ("MATERIALIZED" in sent[-1]) == keys_first, sent[-1]
     pages = [ids(session, q, sort=sort, page=n, per_page=1) for n in range(len(expected) + 1)]
     assert pages == [[u] for u in expected] + [[]]
+    for n in (0, len(expected)):  # a page with the users, and the empty one past them
+        assert search_users(session, q, sort=sort, page=n, include_totals=True).total == len(
+            expected
+        )
 
 
 def _email(user_id: str) -> str:
