@@ -18,6 +18,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wsgi import FileWrapper
 
 from idp import create_app
 from idp.core import migrate
@@ -119,10 +120,29 @@ class LiveServer:
         self.factory = Factory(app)
 
 
+def _files_read_whole(app: Flask) -> Callable[..., Any]:
+    """The app, with a file response (``send_file``'s ``FileWrapper``: the static CSS) read
+    and closed before Werkzeug's development server sends it. That server closes a response
+    only after draining the request socket, which raises when a browser has dropped the
+    connection (Chromium cancels a stylesheet when the page moves on): the file was left to
+    the garbage collector, a ResourceWarning, which this suite makes an error."""
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        body = app(environ, start_response)
+        if not isinstance(body, FileWrapper):
+            return body
+        try:
+            return [b"".join(body)]
+        finally:
+            body.close()
+
+    return wsgi
+
+
 def _free_server(app_builder: Any) -> tuple[Flask, BaseWSGIServer]:
     port = free_port()  # the app's issuer names it: known before the app is built
     app = app_builder(port)
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", port, _files_read_whole(app), threaded=True)
     return app, server
 
 

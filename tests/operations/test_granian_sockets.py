@@ -84,6 +84,7 @@ def test_a_burst_of_connections_reaches_every_worker(server: Served) -> None:
 def test_connections_queued_at_a_dead_worker_wait_for_its_replacement(server: Served) -> None:
     victim = min(_workers(server))
     os.kill(victim, signal.SIGSTOP)  # it accepts nothing more: connections queue at its socket
+    _until_stopped(victim)  # every thread: one still running could accept, and die with them
     conns = []
     try:
         conns = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(24)]
@@ -100,6 +101,17 @@ def test_connections_queued_at_a_dead_worker_wait_for_its_replacement(server: Se
     finally:
         for conn in conns:
             conn.close()
+
+
+def _until_stopped(pid: int) -> None:
+    """Until every thread of ``pid`` is stopped (a signal reaches the threads one by one)."""
+    for _ in range(500):
+        states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                  for task in Path(f"/proc/{pid}/task").iterdir()]  # fmt: skip
+        if all(state == "T" for state in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} not stopped: {states}")
 
 
 def test_a_second_server_on_the_same_port_stops_with_the_reason(server: Served) -> None:
