@@ -142,6 +142,7 @@ def _init_extensions(app: Flask) -> None:
             lambda: db.session,
             builtins=console_clients(cfg["ISSUER"], box),
             versions=versions,
+            max_age=cfg["CLIENT_CACHE_MAX_SECONDS"],
         ),
         issuer=TokenIssuer(keys, dict(cfg)),
         passwords=Passwords.create(

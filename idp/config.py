@@ -39,9 +39,8 @@ SETTINGS: dict[str, Setting] = {
     "CONSOLE_REAUTH_SECONDS": Setting(
         600, "The console's sign-in asks the password and second factor again when older."
     ),
-    "CLIENT_CACHE_SECONDS": Setting(
-        5.0, "Per-worker cache of clients and client grants; changes reach workers this late."
-    ),
+    "CLIENT_CACHE_SECONDS": Setting(5.0, "Client cache life if versions are unreadable; 0: none."),
+    "CLIENT_CACHE_MAX_SECONDS": Setting(3600.0, "Client cache life while versions are read."),
     "CC_TOKEN_REUSE_SECONDS": Setting(
         0, "Opt-in: a client-credentials token is handed out again for this long (0: off)."
     ),

@@ -204,7 +204,7 @@ def connections_enable(ctx: Ctx, name: str, client_id: str) -> None:
 @pass_ctx
 def connections_disable(ctx: Ctx, name: str, client_id: str) -> None:
     """Disable connection NAME for an application (its users cannot sign in through it there;
-    running servers notice within CLIENT_CACHE_SECONDS)."""
+    running servers notice at their next version check)."""
     from idp.connections import service
 
     with ctx.session() as s:

@@ -4,7 +4,8 @@ Each worker caches clients, signing keys, Actions' chains, the tenant settings a
 client-credentials tokens it may hand out again. Each cache *family* has a version; whoever
 changes what a family caches bumps its version after the commit, and a cache that sees a
 version other than the one it was filled under drops its content. The caches' own lifetimes
-(``CLIENT_CACHE_SECONDS`` and the rest) stay as a backstop.
+(``CLIENT_CACHE_SECONDS`` and the rest) stay as a backstop; the client cache relies on it only
+when the versions cannot be read (:meth:`Versions.verified`).
 
 * :class:`FileVersions` (no ``REDIS_URL``: one machine): a stamp file per family in the
   instance folder, replaced atomically on a bump; a read is one ``stat``, so every worker of
@@ -64,6 +65,10 @@ class Versions(Protocol):
     def bump(self, family: str) -> None:
         """Something the family caches changed (call after the commit)."""
 
+    def verified(self) -> bool:
+        """Whether the last read of the versions reached their source: a cache may then keep
+        what it holds beyond its backstop lifetime, since a change would have moved them."""
+
     def watch(self, session: Session) -> None:
         """Bump the families whose tables ``session`` writes, after its commit."""
 
@@ -114,14 +119,23 @@ class FileVersions(_Watching):
 
     def __init__(self, instance: Path) -> None:
         self._paths = _paths(instance)
+        self._verified = True
 
     def current(self, family: str, fresh: bool = False) -> str:
         try:
             st = os.stat(self._paths[family])
-        except OSError:
+        except FileNotFoundError:  # nothing was ever bumped: a version like any other
+            self._verified = True
             return "0"
+        except OSError:  # an unreadable folder: a change could go unseen
+            self._verified = False
+            return "0"
+        self._verified = True
         # a bump replaces the file: a new inode even within the file system's mtime granularity
         return f"{st.st_mtime_ns}:{st.st_ino}"
+
+    def verified(self) -> bool:
+        return self._verified
 
     def bump(self, family: str) -> None:
         path = self._paths[family]
@@ -147,6 +161,7 @@ class RedisVersions(_Watching):
         self._known: dict[str, str] = dict.fromkeys(FAMILIES, "0")
         self._read_at = -1e18
         self._warned_at = -1e18
+        self._verified = False  # until a read reaches Redis
         self._lock = threading.Lock()
 
     def current(self, family: str, fresh: bool = False) -> str:
@@ -167,6 +182,10 @@ class RedisVersions(_Watching):
         with self._lock:
             for family, value in zip(families, values, strict=True):
                 self._known[family] = value.decode() if isinstance(value, bytes) else "0"
+            self._verified = True
+
+    def verified(self) -> bool:
+        return self._verified
 
     def bump(self, family: str) -> None:
         try:
@@ -179,6 +198,7 @@ class RedisVersions(_Watching):
             self._known[family] = str(value)
 
     def _unreachable(self, exc: Exception, now: float) -> None:
+        self._verified = False
         if now - self._warned_at >= _WARN_EVERY:
             self._warned_at = now
             log.warning(

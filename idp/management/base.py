@@ -103,8 +103,8 @@ def verify_claims(token: str, audience: str) -> dict[str, Any]:
 
 def granted_scopes(claims: dict[str, Any], audience: str) -> list[str]:
     """The token's scopes that the client still holds: deleting the client or its grant (or
-    narrowing it) takes effect at once, not when the token expires (cached per worker for
-    ``CLIENT_CACHE_SECONDS``)."""
+    narrowing it) takes effect at once, not when the token expires (cached per worker until the
+    clients' version moves, :mod:`idp.core.versions`)."""
     client = services().clients.get(str(claims["client_id"]))
     granted = set(client.client_grants.get(audience, ())) if client else set()
     if not granted:

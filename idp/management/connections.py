@@ -181,7 +181,7 @@ def find(ident: str, lock: bool = False) -> Connection:
 
 def _invalidate() -> None:
     """Clients are cached with their connections (the login page's buttons): this worker's
-    cache now, other workers' within CLIENT_CACHE_SECONDS."""
+    cache now, other workers' at their next version check (INVALIDATION_CHECK_SECONDS)."""
     services().clients.invalidate()
 
 

@@ -126,17 +126,23 @@ class ClientInfo(ClientMixin):
 
 
 class ClientDirectory:
-    """Looks clients up, caching each snapshot for ``ttl`` seconds in this worker, or until
-    the ``clients`` version moves (a change committed by any worker or instance,
-    :mod:`idp.core.versions`). At most ``capacity`` snapshots (~1.4 KB each for a seeded
-    client: 10,000 add ~14 MB to a worker); beyond it the oldest loaded goes."""
+    """Looks clients up, caching each snapshot in this worker until the ``clients`` version
+    moves (a change committed by any worker or instance, :mod:`idp.core.versions`), for at
+    most ``max_age`` seconds while the versions are read from their source, and ``ttl``
+    seconds when they cannot be (Redis unreachable: the backstop; ``ttl`` 0: no cache). A
+    client asking less often than every ``ttl`` (a machine client every few minutes, one of
+    thousands) is thus a hit at a worker that served it before, as with Keycloak's invalidated
+    client cache, where the 5 s lifetime alone made it a miss each time. At
+    most ``capacity`` snapshots (~1.4 KB each for a seeded client: 10,000 add ~14 MB to a
+    worker); beyond it the oldest loaded goes."""
 
     def __init__(
         self, box: SecretBox, ttl: float, session: Callable[[], Session],
         builtins: dict[str, ClientInfo] | None = None, versions: Versions | None = None,
-        capacity: int = CACHE_CAPACITY,
+        capacity: int = CACHE_CAPACITY, max_age: float = 0.0,
     ) -> None:  # fmt: skip
         self._capacity = capacity
+        self._max_age = max_age if ttl > 0 else 0.0
         self._builtins = dict(builtins or {})  # idp's own clients (the console), never stored
         self._session = session
         self._box = box
@@ -164,8 +170,12 @@ class ClientDirectory:
                     self._seen = version
         now = time.monotonic()
         hit = self._cache.get(client_id)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
+        if hit is not None:
+            age = now - hit[0]
+            if age < self._ttl or (
+                age < self._max_age and self._versions is not None and self._versions.verified()
+            ):
+                return hit[1]
         generation = self._generation
         info = self._load(self._session(), client_id)
         with self._lock:

@@ -78,6 +78,40 @@ def test_redis_down_degrades_with_a_warning(caplog: pytest.LogCaptureFixture) ->
         down.bump(CLIENTS)  # no exception: the caches fall back on their lifetimes
         assert down.current(CLIENTS) == "0"
     assert "Redis unreachable" in caplog.text
+    assert not down.verified()  # so the client cache keeps a snapshot its backstop only
+
+
+class _FlakyRedis:
+    def __init__(self) -> None:
+        self.up = True
+
+    def mget(self, keys: list[str]) -> list[bytes]:
+        if not self.up:
+            raise ConnectionError("down")
+        return [b"v1"] * len(keys)
+
+
+def test_redis_versions_say_whether_their_last_read_reached_redis() -> None:
+    redis = _FlakyRedis()
+    versions = RedisVersions("redis://unused", interval=0.0, client=redis)
+    assert not versions.verified()  # nothing read yet
+    assert versions.current(CLIENTS) == "v1" and versions.verified()
+    redis.up = False
+    assert versions.current(CLIENTS) == "v1"  # the last value kept...
+    assert not versions.verified()  # ...but not vouched for
+    redis.up = True
+    versions.current(CLIENTS)
+    assert versions.verified()
+
+
+def test_file_versions_say_whether_their_folder_could_be_read(tmp_path: Path) -> None:
+    assert FileVersions(tmp_path).current(CLIENTS) == "0"  # nothing bumped yet: a version
+    readable = FileVersions(tmp_path)
+    readable.current(CLIENTS)
+    assert readable.verified()
+    (tmp_path / "file").write_text("")
+    broken = FileVersions(tmp_path / "file")  # its stamps' folder is a file: stat fails
+    assert broken.current(CLIENTS) == "0" and not broken.verified()
 
 
 def test_the_command_line_tells_the_servers_after_its_commit(tmp_path: Path, redis: Any) -> None:

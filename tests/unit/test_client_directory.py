@@ -19,13 +19,72 @@ from tests.factories import Factory
 class _CountingDirectory(ClientDirectory):
     """Loads from a dict and counts the loads (the database's round trips)."""
 
-    def __init__(self, capacity: int) -> None:
-        super().__init__(box=Any, ttl=300.0, session=lambda: Any, capacity=capacity)  # type: ignore[arg-type,return-value]
+    def __init__(
+        self, capacity: int = 100, ttl: float = 300.0, versions: Any = None, max_age: float = 0.0
+    ) -> None:
+        super().__init__(box=Any, ttl=ttl, session=lambda: Any, capacity=capacity,  # type: ignore[arg-type,return-value]
+                         versions=versions, max_age=max_age)  # fmt: skip
         self.loads: list[str] = []
 
     def _load(self, session: Any, client_id: str) -> Any:
         self.loads.append(client_id)
         return f"snapshot of {client_id}"
+
+
+class _Versions:
+    """The clients' version as a worker reads it, and whether that read reached its source."""
+
+    def __init__(self) -> None:
+        self.version, self.reached = "1", True
+
+    def current(self, family: str, fresh: bool = False) -> str:
+        return self.version
+
+    def verified(self) -> bool:
+        return self.reached
+
+
+def _age(directory: ClientDirectory, client_id: str, seconds: float) -> None:
+    """Pretend ``client_id``'s snapshot was loaded ``seconds`` ago."""
+    loaded_at, info = directory._cache[client_id]
+    directory._cache[client_id] = (loaded_at - seconds, info)
+
+
+def test_while_the_versions_are_read_a_snapshot_outlives_the_backstop() -> None:
+    """A machine client asking hourly is a hit (its snapshot kept past the 5 s backstop while
+    a change would move the version), up to max_age; a moved version reloads at once."""
+    versions = _Versions()
+    directory = _CountingDirectory(ttl=5.0, versions=versions, max_age=3600.0)
+    directory.get("a")
+    _age(directory, "a", 3000)
+    directory.get("a")
+    assert directory.loads == ["a"]  # 3,000 s old: still a hit
+    _age(directory, "a", 601)
+    directory.get("a")
+    assert directory.loads == ["a", "a"]  # past max_age: read again
+    versions.version = "2"
+    directory.get("a")
+    assert directory.loads == ["a", "a", "a"]  # a change: read again however young
+
+
+def test_when_the_versions_cannot_be_read_the_backstop_applies() -> None:
+    versions = _Versions()
+    directory = _CountingDirectory(ttl=5.0, versions=versions, max_age=3600.0)
+    directory.get("a")
+    _age(directory, "a", 2)
+    directory.get("a")
+    assert directory.loads == ["a"]  # within the backstop: a hit even so
+    versions.reached = False  # Redis unreachable: a change elsewhere could go unseen
+    _age(directory, "a", 4)
+    directory.get("a")
+    assert directory.loads == ["a", "a"]
+
+
+def test_a_backstop_of_zero_means_no_cache() -> None:
+    directory = _CountingDirectory(ttl=0.0, versions=_Versions(), max_age=3600.0)
+    directory.get("a")
+    directory.get("a")
+    assert directory.loads == ["a", "a"]
 
 
 def test_a_full_cache_drops_its_oldest_snapshot_only() -> None:
