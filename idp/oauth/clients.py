@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,7 +135,8 @@ class ClientDirectory:
     thousands) is thus a hit at a worker that served it before, as with Keycloak's invalidated
     client cache, where the 5 s lifetime alone made it a miss each time. At
     most ``capacity`` snapshots (~1.4 KB each for a seeded client: 10,000 add ~14 MB to a
-    worker); beyond it the oldest loaded goes."""
+    worker); beyond it the least recently used goes (snapshots live up to an hour, so a busy
+    client must not be dropped for having been loaded first)."""
 
     def __init__(
         self, box: SecretBox, ttl: float, session: Callable[[], Session],
@@ -147,7 +149,7 @@ class ClientDirectory:
         self._session = session
         self._box = box
         self._ttl = ttl
-        self._cache: dict[str, tuple[float, ClientInfo | None]] = {}
+        self._cache: OrderedDict[str, tuple[float, ClientInfo | None]] = OrderedDict()
         self._lock = threading.Lock()
         self._versions = versions
         self._seen = versions.current(CLIENTS) if versions else ""
@@ -175,18 +177,22 @@ class ClientDirectory:
             if age < self._ttl or (
                 age < self._max_age and self._versions is not None and self._versions.verified()
             ):
+                try:  # noqa: SIM105 - every token's path: a try costs less than suppress()
+                    self._cache.move_to_end(client_id)  # atomic (C); gone meanwhile: no matter
+                except KeyError:
+                    pass
                 return hit[1]
         generation = self._generation
         info = self._load(self._session(), client_id)
         with self._lock:
             if generation != self._generation:
                 return info  # a change was seen meanwhile: this copy is for this request only
-            # re-inserted, not updated in place: the dict's order stays the order of loading
+            # re-inserted, not updated in place: the newest used at the end
             self._cache.pop(client_id, None)
             if len(self._cache) >= self._capacity:
-                # the oldest only: clearing all made a tenant with more clients than the
-                # capacity reload every client after each capacity-th distinct one
-                self._cache.pop(next(iter(self._cache)), None)
+                # the least recently used only: clearing all made a tenant with more clients
+                # than the capacity reload every client after each capacity-th distinct one
+                self._cache.popitem(last=False)
             self._cache[client_id] = (now, info)
         return info
 

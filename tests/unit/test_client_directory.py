@@ -1,6 +1,6 @@
 """The per-worker client cache (idp.oauth.clients.ClientDirectory): a miss reads the client, its
 grants (RFC 6749 §4.4: what a machine client may obtain) and its enabled connections in one
-statement, and a full cache drops its oldest snapshot, not all of them."""
+statement, and a full cache drops its least recently used snapshot, not all of them."""
 
 from __future__ import annotations
 
@@ -87,7 +87,20 @@ def test_a_backstop_of_zero_means_no_cache() -> None:
     assert directory.loads == ["a", "a"]
 
 
-def test_a_full_cache_drops_its_oldest_snapshot_only() -> None:
+def test_a_full_cache_drops_its_least_recently_used_snapshot() -> None:
+    directory = _CountingDirectory(capacity=3)
+    for client_id in ("a", "b", "c", "a"):  # "a" used again: "b" is now the least recent
+        directory.get(client_id)
+    directory.get("d")  # makes room by dropping "b", not "a" (loaded first, used last)
+    directory.loads.clear()
+    for client_id in ("a", "c", "d"):
+        directory.get(client_id)
+    assert directory.loads == []
+    directory.get("b")
+    assert directory.loads == ["b"]
+
+
+def test_a_full_cache_drops_one_snapshot_only() -> None:
     directory = _CountingDirectory(capacity=3)
     for client_id in ("a", "b", "c", "d"):  # "d" makes room by dropping "a"
         assert directory.get(client_id) == f"snapshot of {client_id}"
