@@ -119,7 +119,9 @@ class FileVersions(_Watching):
 
     def __init__(self, instance: Path) -> None:
         self._paths = _paths(instance)
+        self._instance = instance
         self._verified = True
+        self._writable, self._writable_at = True, -1e18
 
     def current(self, family: str, fresh: bool = False) -> str:
         try:
@@ -135,7 +137,14 @@ class FileVersions(_Watching):
         return f"{st.st_mtime_ns}:{st.st_ino}"
 
     def verified(self) -> bool:
-        return self._verified
+        """Also whether the folder takes a bump (once a second): in a read-only instance folder
+        a change made here moves no stamp, so the other workers must not trust theirs."""
+        now = time.monotonic()
+        if now - self._writable_at >= 1.0:
+            self._writable_at = now
+            folder = self._paths[CLIENTS].parent
+            self._writable = os.access(folder if folder.is_dir() else self._instance, os.W_OK)
+        return self._verified and self._writable
 
     def bump(self, family: str) -> None:
         path = self._paths[family]

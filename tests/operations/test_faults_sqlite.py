@@ -23,6 +23,7 @@ from flask import Flask
 from sqlalchemy import event
 
 from idp import create_app
+from idp.core.versions import CLIENTS, FileVersions
 from idp.extensions import db
 from tests.conftest import FAST_SETTINGS, build_app, serving
 from tests.helpers import Browser, auth_params, pkce, redeem
@@ -218,3 +219,22 @@ def test_read_only_instance_folder_gives_503_and_corrupts_nothing(tmp_path):
             assert redeem(live.url, client, code, verifier).status_code == 200
             assert redeem(live.url, client, code, verifier).status_code == 400
         _integrity(disk.database)
+
+
+def test_a_read_only_instance_folder_leaves_the_client_cache_on_its_backstop(
+    tmp_path: Path,
+) -> None:
+    """A change made here moves no stamp in a read-only folder, so no worker may keep a client
+    past CLIENT_CACHE_SECONDS on the strength of a stamp that cannot move (idp.core.versions)."""
+    with _disk(tmp_path, read_only=True) as disk:
+        FileVersions(disk.instance).bump(CLIENTS)
+        worker = FileVersions(disk.instance)
+        worker.current(CLIENTS)
+        assert worker.verified()
+        disk.read_only()
+        worker._writable_at = -1e18  # its once-a-second check is due
+        worker.current(CLIENTS)
+        assert not worker.verified()
+        disk.writable()
+        worker._writable_at = -1e18
+        assert worker.verified()
