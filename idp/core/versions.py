@@ -69,6 +69,12 @@ class Versions(Protocol):
         """Whether the last read of the versions reached their source: a cache may then keep
         what it holds beyond its backstop lifetime, since a change would have moved them."""
 
+    def outages(self) -> int:
+        """How many times the versions could not be read (or, for stamps, not moved): a change
+        committed meanwhile may have moved nothing (its bump failed), and reads the same once
+        the source answers again, so what a cache loaded before may be kept for its backstop
+        lifetime only."""
+
     def watch(self, session: Session) -> None:
         """Bump the families whose tables ``session`` writes, after its commit."""
 
@@ -122,6 +128,7 @@ class FileVersions(_Watching):
         self._instance = instance
         self._verified = True
         self._writable, self._writable_at = True, -1e18
+        self._outages = 0
 
     def current(self, family: str, fresh: bool = False) -> str:
         try:
@@ -131,6 +138,7 @@ class FileVersions(_Watching):
             return "0"
         except OSError:  # an unreadable folder: a change could go unseen
             self._verified = False
+            self._outages += 1
             return "0"
         self._verified = True
         # a bump replaces the file: a new inode even within the file system's mtime granularity
@@ -144,7 +152,12 @@ class FileVersions(_Watching):
             self._writable_at = now
             folder = self._paths[CLIENTS].parent
             self._writable = os.access(folder if folder.is_dir() else self._instance, os.W_OK)
+            if not self._writable:
+                self._outages += 1
         return self._verified and self._writable
+
+    def outages(self) -> int:
+        return self._outages
 
     def bump(self, family: str) -> None:
         path = self._paths[family]
@@ -171,6 +184,7 @@ class RedisVersions(_Watching):
         self._read_at = -1e18
         self._warned_at = -1e18
         self._verified = False  # until a read reaches Redis
+        self._outages = 0
         self._lock = threading.Lock()
 
     def current(self, family: str, fresh: bool = False) -> str:
@@ -196,6 +210,9 @@ class RedisVersions(_Watching):
     def verified(self) -> bool:
         return self._verified
 
+    def outages(self) -> int:
+        return self._outages
+
     def bump(self, family: str) -> None:
         try:
             value = secrets.token_hex(8)
@@ -208,6 +225,7 @@ class RedisVersions(_Watching):
 
     def _unreachable(self, exc: Exception, now: float) -> None:
         self._verified = False
+        self._outages += 1  # not under the lock: a lost increment still leaves it moved
         if now - self._warned_at >= _WARN_EVERY:
             self._warned_at = now
             log.warning(

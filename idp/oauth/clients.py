@@ -130,7 +130,9 @@ class ClientDirectory:
     """Looks clients up, caching each snapshot in this worker until the ``clients`` version
     moves (a change committed by any worker or instance, :mod:`idp.core.versions`), for at
     most ``max_age`` seconds while the versions are read from their source, and ``ttl``
-    seconds when they cannot be (Redis unreachable: the backstop; ``ttl`` 0: no cache). A
+    seconds when they cannot be (Redis unreachable: the backstop; ``ttl`` 0: no cache), nor
+    for a snapshot loaded before an outage of theirs (a change made during it may have moved
+    no version: its bump failed, and Redis then answers with the version of before). A
     client asking less often than every ``ttl`` (a machine client every few minutes, one of
     thousands) is thus a hit at a worker that served it before, as with Keycloak's invalidated
     client cache, where the 5 s lifetime alone made it a miss each time. At
@@ -149,7 +151,8 @@ class ClientDirectory:
         self._session = session
         self._box = box
         self._ttl = ttl
-        self._cache: OrderedDict[str, tuple[float, ClientInfo | None]] = OrderedDict()
+        # client id -> (loaded at, snapshot, the versions' outages then or -1: unverified)
+        self._cache: OrderedDict[str, tuple[float, ClientInfo | None, int]] = OrderedDict()
         self._lock = threading.Lock()
         self._versions = versions
         self._seen = versions.current(CLIENTS) if versions else ""
@@ -175,7 +178,11 @@ class ClientDirectory:
         if hit is not None:
             age = now - hit[0]
             if age < self._ttl or (
-                age < self._max_age and self._versions is not None and self._versions.verified()
+                age < self._max_age
+                and self._versions is not None
+                and self._versions.verified()
+                # no outage since it was loaded: a change made during one may have moved nothing
+                and hit[2] == self._versions.outages()
             ):
                 try:  # noqa: SIM105 - every token's path: a try costs less than suppress()
                     self._cache.move_to_end(client_id)  # atomic (C); gone meanwhile: no matter
@@ -183,6 +190,8 @@ class ClientDirectory:
                     pass
                 return hit[1]
         generation = self._generation
+        versions = self._versions
+        trust = versions.outages() if versions is not None and versions.verified() else -1
         info = self._load(self._session(), client_id)
         with self._lock:
             if generation != self._generation:
@@ -193,7 +202,7 @@ class ClientDirectory:
                 # the least recently used only: clearing all made a tenant with more clients
                 # than the capacity reload every client after each capacity-th distinct one
                 self._cache.popitem(last=False)
-            self._cache[client_id] = (now, info)
+            self._cache[client_id] = (now, info, trust)
         return info
 
     def invalidate(self) -> None:

@@ -238,3 +238,4 @@ def test_a_read_only_instance_folder_leaves_the_client_cache_on_its_backstop(
         disk.writable()
         worker._writable_at = -1e18
         assert worker.verified()
+        assert worker.outages() == 1  # what was loaded before is trusted for the backstop only

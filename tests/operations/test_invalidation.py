@@ -97,11 +97,13 @@ def test_redis_versions_say_whether_their_last_read_reached_redis() -> None:
     assert not versions.verified()  # nothing read yet
     assert versions.current(CLIENTS) == "v1" and versions.verified()
     redis.up = False
+    assert versions.outages() == 0
     assert versions.current(CLIENTS) == "v1"  # the last value kept...
     assert not versions.verified()  # ...but not vouched for
     redis.up = True
     versions.current(CLIENTS)
     assert versions.verified()
+    assert versions.outages() == 1  # a bump made meanwhile may be lost
 
 
 def test_file_versions_say_whether_their_folder_could_be_read(tmp_path: Path) -> None:
@@ -112,6 +114,7 @@ def test_file_versions_say_whether_their_folder_could_be_read(tmp_path: Path) ->
     (tmp_path / "file").write_text("")
     broken = FileVersions(tmp_path / "file")  # its stamps' folder is a file: stat fails
     assert broken.current(CLIENTS) == "0" and not broken.verified()
+    assert readable.outages() == 0 and broken.outages() >= 1
 
 
 def test_the_command_line_tells_the_servers_after_its_commit(tmp_path: Path, redis: Any) -> None:

@@ -35,7 +35,7 @@ class _Versions:
     """The clients' version as a worker reads it, and whether that read reached its source."""
 
     def __init__(self) -> None:
-        self.version, self.reached = "1", True
+        self.version, self.reached, self.failed = "1", True, 0
 
     def current(self, family: str, fresh: bool = False) -> str:
         return self.version
@@ -43,11 +43,14 @@ class _Versions:
     def verified(self) -> bool:
         return self.reached
 
+    def outages(self) -> int:
+        return self.failed
+
 
 def _age(directory: ClientDirectory, client_id: str, seconds: float) -> None:
     """Pretend ``client_id``'s snapshot was loaded ``seconds`` ago."""
-    loaded_at, info = directory._cache[client_id]
-    directory._cache[client_id] = (loaded_at - seconds, info)
+    loaded_at, *rest = directory._cache[client_id]
+    directory._cache[client_id] = (loaded_at - seconds, *rest)  # type: ignore[assignment]
 
 
 def test_while_the_versions_are_read_a_snapshot_outlives_the_backstop() -> None:
@@ -76,6 +79,33 @@ def test_when_the_versions_cannot_be_read_the_backstop_applies() -> None:
     assert directory.loads == ["a"]  # within the backstop: a hit even so
     versions.reached = False  # Redis unreachable: a change elsewhere could go unseen
     _age(directory, "a", 4)
+    directory.get("a")
+    assert directory.loads == ["a", "a"]
+
+
+def test_a_snapshot_loaded_before_an_outage_keeps_the_backstop_only() -> None:
+    """A change committed while Redis was down moved no version (its bump failed), so once
+    Redis answers again the version reads as before: what was loaded before the outage may be
+    that change's old state, and is kept for the backstop only, not the hour."""
+    versions = _Versions()
+    directory = _CountingDirectory(ttl=5.0, versions=versions, max_age=3600.0)
+    directory.get("a")
+    versions.failed += 1  # a read failed meanwhile (Redis down, then back: same version)
+    _age(directory, "a", 60)
+    directory.get("a")
+    assert directory.loads == ["a", "a"]
+    _age(directory, "a", 60)
+    directory.get("a")
+    assert directory.loads == ["a", "a"]  # loaded after the outage: kept again
+
+
+def test_a_snapshot_loaded_while_the_versions_cannot_be_read_keeps_the_backstop_only() -> None:
+    versions = _Versions()
+    versions.reached = False
+    directory = _CountingDirectory(ttl=5.0, versions=versions, max_age=3600.0)
+    directory.get("a")
+    versions.reached = True  # back, with the version of before (a bump may have been lost)
+    _age(directory, "a", 60)
     directory.get("a")
     assert directory.loads == ["a", "a"]
 
