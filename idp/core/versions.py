@@ -18,7 +18,8 @@ when the versions cannot be read (:meth:`Versions.verified`).
   within that delay. Client-credentials token reuse reads its version at every request (one
   ``GET``, cheaper than the signature it saves), so a revoked token is never handed out again
   by any instance once the revocation has answered. If Redis cannot be reached, the last
-  versions read are kept and the caches fall back on their lifetimes (logged).
+  versions read are kept and the caches fall back on their lifetimes (logged); a bump Redis
+  did not take is sent again at the worker's next read (a stamp that could not be moved, too).
 
 Why versions rather than pub/sub: a version cannot be missed. A published message is lost by a
 worker that was reconnecting, forking or not yet started, which would then need a version
@@ -129,8 +130,16 @@ class FileVersions(_Watching):
         self._verified = True
         self._writable, self._writable_at = True, -1e18
         self._outages = 0
+        # stamps this process could not move: moved at a later read (at most once a second),
+        # else the change would be seen by no other worker until their caches expire
+        self._pending: set[str] = set()
+        self._retry_at = -1e18
 
     def current(self, family: str, fresh: bool = False) -> str:
+        if self._pending and time.monotonic() - self._retry_at >= 1.0:
+            self._retry_at = time.monotonic()
+            for pending in tuple(self._pending):
+                self.bump(pending)
         try:
             st = os.stat(self._paths[family])
         except FileNotFoundError:  # nothing was ever bumped: a version like any other
@@ -167,7 +176,10 @@ class FileVersions(_Watching):
             partial.write_text(f"{time.time_ns()}\n")
             os.replace(partial, path)
         except OSError as exc:  # a read-only instance folder: the caches' lifetimes still bound it
+            self._pending.add(family)
             log.warning("could not move the %s version stamp: %s", family, exc)
+            return
+        self._pending.discard(family)
 
 
 class RedisVersions(_Watching):
@@ -185,6 +197,7 @@ class RedisVersions(_Watching):
         self._warned_at = -1e18
         self._verified = False  # until a read reaches Redis
         self._outages = 0
+        self._pending: set[str] = set()  # bumps Redis did not take: sent again at a later read
         self._lock = threading.Lock()
 
     def current(self, family: str, fresh: bool = False) -> str:
@@ -193,7 +206,9 @@ class RedisVersions(_Watching):
             self._read([family], now)
         elif now - self._read_at >= self.interval:
             self._read_at = now  # one reader per interval: concurrent threads use the last read
-            self._read(list(FAMILIES), now)
+            # a bump lost with an outage would leave the other instances on the old version
+            if all(self._bumped(pending) for pending in tuple(self._pending)):
+                self._read(list(FAMILIES), now)
         return self._known[family]
 
     def _read(self, families: list[str], now: float) -> None:
@@ -214,14 +229,20 @@ class RedisVersions(_Watching):
         return self._outages
 
     def bump(self, family: str) -> None:
+        self._bumped(family)
+
+    def _bumped(self, family: str) -> bool:
         try:
             value = secrets.token_hex(8)
             self._redis.set(REDIS_PREFIX + family, value)
         except Exception as exc:  # noqa: BLE001
+            self._pending.add(family)
             self._unreachable(exc, time.monotonic())
-            return
+            return False
+        self._pending.discard(family)
         with self._lock:
             self._known[family] = str(value)
+        return True
 
     def _unreachable(self, exc: Exception, now: float) -> None:
         self._verified = False

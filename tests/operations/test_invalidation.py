@@ -245,3 +245,48 @@ def test_an_action_built_by_another_instance_fails_closed_saying_why(
         with app.app_context():
             services().actions.close()
             db.engine.dispose()
+
+
+class _MemoryRedis:
+    """MGET and SET of one in-memory Redis, which can be down."""
+
+    def __init__(self) -> None:
+        self.up, self.data = True, {}
+
+    def mget(self, keys: list[str]) -> list[bytes | None]:
+        if not self.up:
+            raise ConnectionError("down")
+        return [self.data.get(k) for k in keys]
+
+    def set(self, key: str, value: str) -> None:
+        if not self.up:
+            raise ConnectionError("down")
+        self.data[key] = value.encode()
+
+
+def test_a_bump_that_did_not_reach_redis_is_sent_again_once_it_answers() -> None:
+    """A change committed while this worker could not reach Redis: the other instances read
+    Redis and keep their clients for up to an hour, so the bump must not be lost with the
+    outage (it is sent again at this worker's next read that reaches Redis)."""
+    redis = _MemoryRedis()
+    writer = RedisVersions("redis://unused", interval=0.0, client=redis)
+    reader = RedisVersions("redis://unused", interval=0.0, client=redis)
+    before = reader.current(CLIENTS)
+    redis.up = False
+    writer.bump(CLIENTS)  # after the commit; Redis does not answer
+    redis.up = True
+    assert reader.current(CLIENTS) == before  # nobody could know yet...
+    writer.current(KEYS)  # ...until the writer's next read
+    assert reader.current(CLIENTS) != before
+    assert redis.data.keys() == {"idp:v:clients"}  # only the family that was bumped
+
+
+def test_a_stamp_that_could_not_be_moved_is_moved_at_the_next_read(tmp_path: Path) -> None:
+    writer, reader = FileVersions(tmp_path), FileVersions(tmp_path)
+    before = reader.current(CLIENTS)
+    (tmp_path / "versions").write_text("")  # the stamps' folder cannot be made: no bump
+    writer.bump(CLIENTS)
+    (tmp_path / "versions").unlink()
+    writer._retry_at = -1e18  # its once-a-second retry is due
+    writer.current(KEYS)
+    assert reader.current(CLIENTS) != before
