@@ -176,8 +176,9 @@ class FileVersions(_Watching):
             partial.write_text(f"{time.time_ns()}\n")
             os.replace(partial, path)
         except OSError as exc:  # a read-only instance folder: the caches' lifetimes still bound it
+            if family not in self._pending:  # once, not at each retry (once a second)
+                log.warning("could not move the %s version stamp: %s", family, exc)
             self._pending.add(family)
-            log.warning("could not move the %s version stamp: %s", family, exc)
             return
         self._pending.discard(family)
 

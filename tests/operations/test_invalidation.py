@@ -281,11 +281,17 @@ def test_a_bump_that_did_not_reach_redis_is_sent_again_once_it_answers() -> None
     assert redis.data.keys() == {"idp:v:clients"}  # only the family that was bumped
 
 
-def test_a_stamp_that_could_not_be_moved_is_moved_at_the_next_read(tmp_path: Path) -> None:
+def test_a_stamp_that_could_not_be_moved_is_moved_at_the_next_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     writer, reader = FileVersions(tmp_path), FileVersions(tmp_path)
     before = reader.current(CLIENTS)
     (tmp_path / "versions").write_text("")  # the stamps' folder cannot be made: no bump
-    writer.bump(CLIENTS)
+    with caplog.at_level(logging.WARNING, logger="idp.core.versions"):
+        writer.bump(CLIENTS)
+        writer._retry_at = -1e18
+        writer.current(KEYS)  # retried, failed again: not logged again (a read-only folder)
+    assert caplog.text.count("could not move the clients version stamp") == 1
     (tmp_path / "versions").unlink()
     writer._retry_at = -1e18  # its once-a-second retry is due
     writer.current(KEYS)
