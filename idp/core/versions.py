@@ -207,9 +207,10 @@ class RedisVersions(_Watching):
             self._read([family], now)
         elif now - self._read_at >= self.interval:
             self._read_at = now  # one reader per interval: concurrent threads use the last read
-            # a bump lost with an outage would leave the other instances on the old version
-            if all(self._bumped(pending) for pending in tuple(self._pending)):
-                self._read(list(FAMILIES), now)
+            # a bump lost with an outage would leave the other instances on the old version;
+            # read even if it fails again (a Redis refusing writes only, out of memory)
+            all(self._bumped(pending) for pending in tuple(self._pending))
+            self._read(list(FAMILIES), now)
         return self._known[family]
 
     def _read(self, families: list[str], now: float) -> None:

@@ -251,7 +251,7 @@ class _MemoryRedis:
     """MGET and SET of one in-memory Redis, which can be down."""
 
     def __init__(self) -> None:
-        self.up, self.data = True, {}
+        self.up, self.data, self.refuses_writes = True, {}, False
 
     def mget(self, keys: list[str]) -> list[bytes | None]:
         if not self.up:
@@ -259,7 +259,7 @@ class _MemoryRedis:
         return [self.data.get(k) for k in keys]
 
     def set(self, key: str, value: str) -> None:
-        if not self.up:
+        if not self.up or self.refuses_writes:
             raise ConnectionError("down")
         self.data[key] = value.encode()
 
@@ -279,6 +279,10 @@ def test_a_bump_that_did_not_reach_redis_is_sent_again_once_it_answers() -> None
     writer.current(KEYS)  # ...until the writer's next read
     assert reader.current(CLIENTS) != before
     assert redis.data.keys() == {"idp:v:clients"}  # only the family that was bumped
+    redis.refuses_writes = True  # out of memory: a bump fails again, the versions still read
+    writer.bump(CLIENTS)
+    redis.data["idp:v:keys"] = b"moved elsewhere"
+    assert writer.current(KEYS) == "moved elsewhere" and writer.verified()
 
 
 def test_a_stamp_that_could_not_be_moved_is_moved_at_the_next_read(
