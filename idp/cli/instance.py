@@ -60,6 +60,12 @@ def init(ctx: Ctx, alg: str | None) -> None:
             db.session.commit()
         except OperationalError as exc:
             raise click.ClickException(f"database unavailable: {exc.orig}") from None
+        finally:
+            # as Ctx.session does: no pooled connection outlives the command (run in-process, a
+            # pooled SQLite connection was left to the garbage collector, which CPython 3.13
+            # reports as a ResourceWarning: "unclosed database")
+            db.session.close()
+            db.engine.dispose()
     ctx.emit(
         {"instance": str(ctx.instance), "signing_key_created": created},
         f"instance ready at {ctx.instance}" + (f" (signing key {created})" if created else ""),

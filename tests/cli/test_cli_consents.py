@@ -53,6 +53,8 @@ def test_third_party_client_and_consent_commands(tmp_path, monkeypatch):
     with flask_app.app_context():
         consent.record(db.session, user["user_id"], app["client_id"], ["openid", "email"])
         db.session.commit()
+        db.session.close()
+        db.engine.dispose()  # no pooled SQLite connection left to the garbage collector
     listed = _cli(runner, tmp_path, "consents", "list", "--user", "c@example.test")
     assert listed == [{"client_id": app["client_id"], "grants": ["openid", "email"]}]
     _cli(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,27 @@ def test_keys_rotate_then_list(idp: Idp) -> None:
     assert changed["id_token_signed_response_alg"] == "ES256"
     reset = idp.json("clients", "update", web["client_id"], "--id-token-alg", "default")
     assert reset["id_token_signed_response_alg"] is None
+
+
+def test_init_leaves_no_database_connection_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``idp init`` disposes its engine as the other commands do (``Ctx.session``): in-process,
+    its pooled SQLite connection was left open for the garbage collector, which CPython 3.13
+    reports as a ResourceWarning (an error in this suite)."""
+    opened: list[sqlite3.Connection] = []
+    connect = sqlite3.dbapi2.connect  # what SQLAlchemy's pysqlite dialect calls
+
+    def spy(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(sqlite3.dbapi2, "connect", spy)
+    Idp(tmp_path).json("init")
+    assert opened
+    for con in opened:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+            con.execute("SELECT 1")
 
 
 # --- layout ------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ def test_create_list_pause_resume_delete(instance: Path) -> None:
         assert b"from-stdin" not in row.auth_header and made["signing_secret"].encode() not in (
             row.secret
         )
+        db.session.close()  # its connection back to the pool first, or dispose() leaves it open
         db.engine.dispose()
     assert idp(instance, "log-streams", "delete", "siem", "--json") == {"deleted": made["id"]}
     assert idp(instance, "log-streams", "list", "--json") == []

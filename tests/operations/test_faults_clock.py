@@ -8,6 +8,7 @@ finds the database intact."""
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from typing import Any
 
 import requests
@@ -110,5 +111,5 @@ def test_clock_jumps_forward_and_back(tmp_path, clock):
         database = live.app.config["DATABASE_URL"]
 
     if database.startswith("sqlite:///"):
-        with sqlite3.connect(database.removeprefix("sqlite:///")) as con:
+        with closing(sqlite3.connect(database.removeprefix("sqlite:///"))) as con:
             assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ class Disk:
 
     def fill(self, app: Flask) -> None:
         """No space left: every write that needs a page more fails (SQLITE_FULL)."""
-        with sqlite3.connect(self.database) as con:  # the next write must grow the WAL
+        with closing(sqlite3.connect(self.database)) as con:  # the next write must grow the WAL
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         if self.mounted:
             with open(self._filler, "wb", buffering=0) as out:
@@ -75,7 +75,7 @@ class Disk:
                     except OSError:
                         continue
             return
-        with sqlite3.connect(self.database) as con:
+        with closing(sqlite3.connect(self.database)) as con:
             pages = con.execute("PRAGMA page_count").fetchone()[0]
         with app.app_context():
             engine = db.engine
@@ -130,7 +130,7 @@ def _assert_unavailable(resp: requests.Response, page: bool) -> None:
 
 
 def _integrity(database: Path) -> None:
-    with sqlite3.connect(database) as con:
+    with closing(sqlite3.connect(database)) as con:  # `with` on a connection does not close it
         assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
