@@ -122,11 +122,18 @@ def _paths(instance: Path) -> dict[str, Path]:
 
 
 class FileVersions(_Watching):
-    """Stamp files in the instance folder: every worker of this machine, at its next use."""
+    """Stamp files in the instance folder: every worker of this machine, at its next use.
 
-    def __init__(self, instance: Path) -> None:
+    They vouch for a cache (:meth:`verified`) only when ``one_machine``: with SQLite, a file on
+    this machine, no process elsewhere can change what is cached. With PostgreSQL and no Redis,
+    idp cannot know that no other machine shares the database (several instances are declared
+    with ``CLUSTER``, which needs Redis, but an undeclared one would go unseen), so the caches
+    keep to their short lifetimes, as they did before the versions could vouch."""
+
+    def __init__(self, instance: Path, one_machine: bool = True) -> None:
         self._paths = _paths(instance)
         self._instance = instance
+        self._one_machine = one_machine
         self._verified = True
         self._writable, self._writable_at = True, -1e18
         self._outages = 0
@@ -163,7 +170,7 @@ class FileVersions(_Watching):
             self._writable = os.access(folder if folder.is_dir() else self._instance, os.W_OK)
             if not self._writable:
                 self._outages += 1
-        return self._verified and self._writable
+        return self._verified and self._writable and self._one_machine
 
     def outages(self) -> int:
         return self._outages
@@ -264,4 +271,5 @@ def from_config(config: dict[str, Any], instance: Path) -> Versions:
         return RedisVersions(
             str(config["REDIS_URL"]), float(config.get("INVALIDATION_CHECK_SECONDS", 0.5))
         )
-    return FileVersions(instance)
+    url = str(config.get("DATABASE_URL") or "sqlite")
+    return FileVersions(instance, one_machine=url.startswith("sqlite"))

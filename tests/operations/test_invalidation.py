@@ -300,3 +300,13 @@ def test_a_stamp_that_could_not_be_moved_is_moved_at_the_next_read(
     writer._retry_at = -1e18  # its once-a-second retry is due
     writer.current(KEYS)
     assert reader.current(CLIENTS) != before
+
+
+def test_stamp_files_vouch_for_a_cache_only_on_sqlite(tmp_path: Path) -> None:
+    """PostgreSQL without Redis may be shared by another machine that nobody declared
+    (CLUSTER): its changes move no stamp here, so the client cache keeps its 5 s backstop."""
+    sqlite = from_config({"DATABASE_URL": f"sqlite:///{tmp_path}/idp.sqlite3"}, tmp_path)
+    shared = from_config({"DATABASE_URL": "postgresql+psycopg://db.example/idp"}, tmp_path)
+    for versions in (sqlite, shared):
+        versions.current(CLIENTS)
+    assert sqlite.verified() and not shared.verified()
