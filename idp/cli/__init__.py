@@ -18,6 +18,7 @@ from idp.cli import (
     actions,
     admins,
     apis,
+    caches,
     clients,
     connections,
     consents,
@@ -74,6 +75,7 @@ for _command in (
     mfa.mfa,
     marketplace.marketplace,
     admins.admins,
+    caches.caches,
 ):
     main.add_command(_command)
 

@@ -53,6 +53,7 @@ class Ctx:
             try:
                 yield db.session
                 db.session.commit()
+                _servers_told(app.extensions["idp.versions"])
             except IdpError as exc:
                 db.session.rollback()
                 raise click.ClickException(str(exc)) from None
@@ -64,6 +65,28 @@ class Ctx:
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def _servers_told(versions: Any, tries: int = 3) -> None:
+    """After a commit, the running servers must learn of what changed (idp.core.versions). A
+    bump that did not reach Redis (or the stamp folder) is retried for a few seconds, then the
+    command fails saying so: a server that saw no outage would keep what it cached (a client's
+    old secret) for up to CLIENT_CACHE_MAX_SECONDS."""
+    import time
+
+    for attempt in range(tries):
+        if not versions.pending():
+            return
+        if attempt:
+            time.sleep(1.0)
+        for family in sorted(versions.pending()):
+            versions.bump(family)
+    if versions.pending():
+        raise click.ClickException(
+            "the change is saved, but the running servers were not told of it (Redis or the "
+            "instance folder's version stamps unreachable): they may keep what they cached for "
+            "up to CLIENT_CACHE_MAX_SECONDS. Run `idp caches flush` once it answers."
+        )
 
 
 @contextmanager

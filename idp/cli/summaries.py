@@ -29,6 +29,8 @@ SUMMARIES: dict[str, tuple[str, str]] = {
              "idp demo --app-url http://localhost:5001"),
     "demo-app": ("Serve the demo relying party (a real OIDC client).",
                  "idp demo-app --port 5001"),
+    "caches": ("The running servers' caches of clients, keys and actions.", ""),
+    "caches flush": ("Make every server reload what it caches.", "idp caches flush"),
     "dev": ("Development tools (not for real data): seed.", ""),
     "dev seed": ("Bulk-seed users and clients sharing one password (benchmarks).",
                  "idp dev seed --users 1000000 --clients 10000"),

@@ -70,6 +70,9 @@ class Versions(Protocol):
         """Whether the last read of the versions reached their source: a cache may then keep
         what it holds beyond its backstop lifetime, since a change would have moved them."""
 
+    def pending(self) -> frozenset[str]:
+        """The families whose bump has not reached the source yet (sent again at later reads)."""
+
     def outages(self) -> int:
         """How many times the versions could not be read (or, for stamps, not moved): a change
         committed meanwhile may have moved nothing (its bump failed), and reads the same once
@@ -175,6 +178,9 @@ class FileVersions(_Watching):
     def outages(self) -> int:
         return self._outages
 
+    def pending(self) -> frozenset[str]:
+        return frozenset(self._pending)
+
     def bump(self, family: str) -> None:
         path = self._paths[family]
         try:
@@ -236,6 +242,9 @@ class RedisVersions(_Watching):
 
     def outages(self) -> int:
         return self._outages
+
+    def pending(self) -> frozenset[str]:
+        return frozenset(self._pending)
 
     def bump(self, family: str) -> None:
         self._bumped(family)

@@ -155,7 +155,7 @@ def test_every_command_takes_json() -> None:
 
 def test_the_commands_are_the_same() -> None:
     assert sorted(main.commands) == [
-        "actions", "admins", "apis", "client-grants", "clients", "connections", "consents", "demo", "demo-app", "dev",
+        "actions", "admins", "apis", "caches", "client-grants", "clients", "connections", "consents", "demo", "demo-app", "dev",
         "init", "keys", "log-streams", "logs", "marketplace", "mfa", "serve", "users",
     ]  # fmt: skip
 
