@@ -4,14 +4,15 @@
         [--rounds 3] [--server gunicorn|granian|both] [--variant default|sign|both]
 
 Runs, in order: the RS256 signing ceiling (bench/ceiling.py), the oidc-provider peer
-(bench/peer.mjs, 2 cluster workers) and idp (2 workers; gunicorn, and granian when installed:
-``--server``) on SQLite and PostgreSQL, each driven by wrk (bench/load.py) with 16 keep-alive
-connections, in ``--rounds`` rounds (3) whose order alternates; the table gives each target's
-median round, and each round's idp/peer ratio is printed. Prints a table, the ratios
-idp/peer and idp/ceiling, and writes bench/results/latest.json. Exits 1 when a run failed or
-answered anything but 200. idp runs twice per database: with its opt-in reuse of
-client-credentials tokens turned on (idp-DB, IDP_CC_TOKEN_REUSE_SECONDS=5) and signing every
-token like the peer (idp-DB-sign, IDP_CC_TOKEN_REUSE_SECONDS=0, idp's default).
+(bench/peer.mjs, 2 cluster workers) and idp (2 workers; granian, ``idp serve``'s default, with
+its 2 threads a worker, and gunicorn's sync workers: ``--server``) on SQLite and PostgreSQL,
+each driven by wrk (bench/load.py) with 16 keep-alive connections, in ``--rounds`` rounds (3)
+whose order alternates; the table gives each target's median round, and each round's idp/peer
+ratio is printed. Prints a table, the ratios idp/peer and idp/ceiling, and writes
+bench/results/latest.json. Exits 1 when a run failed or answered anything but 200. idp runs
+twice per database: with its opt-in reuse of client-credentials tokens turned on (idp-DB,
+IDP_CC_TOKEN_REUSE_SECONDS=5) and signing every token like the peer (idp-DB-sign,
+IDP_CC_TOKEN_REUSE_SECONDS=0, idp's default).
 """
 
 from __future__ import annotations
@@ -569,7 +570,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--server",
         choices=["gunicorn", "granian", "both"],
         default="both" if granian_installed() else "gunicorn",
-        help="idp serve's server (--server): gunicorn (the default) or granian",
+        help="idp serve's server (--server): granian (the default) or gunicorn",
     )
     parser.add_argument(
         "--variant",

@@ -78,10 +78,10 @@ def init(ctx: Ctx, alg: str | None) -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option(
     "--threads",
-    default=1,
-    show_default=True,
+    default=None,
     type=click.IntRange(1, 64),
-    help="Threads per worker (gthread); long polls of push devices need more than 1.",
+    help="Python threads per worker: granian 2 (a client sending its body slowly holds one, "
+    "the other serves the worker's queue), gunicorn 1 (sync; more: gthread).",
 )
 @click.option("--access-log", is_flag=True, help="Log every request (path, status, time).")
 @click.option(
@@ -106,10 +106,10 @@ def init(ctx: Ctx, alg: str | None) -> None:
 )
 @click.option(
     "--server",
-    type=click.Choice(["gunicorn", "granian"]),
-    default="gunicorn",
+    type=click.Choice(["granian", "gunicorn"]),
+    default="granian",
     show_default=True,
-    help="The WSGI server (granian: pip install 'idp[granian]').",
+    help="The WSGI server: granian (HTTP in Rust, keep-alive) or gunicorn's sync workers.",
 )
 @click.option("--dev", is_flag=True, help="Flask's development server with the reloader.")
 @pass_ctx
@@ -118,7 +118,7 @@ def serve(
     host: str,
     port: int,
     workers: int,
-    threads: int,
+    threads: int | None,
     access_log: bool,
     metrics_port: int | None,
     graceful_timeout: int,
@@ -126,7 +126,7 @@ def serve(
     server: str,
     dev: bool,
 ) -> None:
-    """Serve idp with gunicorn or granian (or Flask's reloader with --dev)."""
+    """Serve idp with granian or gunicorn (or Flask's reloader with --dev)."""
     if not (ctx.instance / "secret.key").exists() and not os.environ.get("IDP_SECRET_KEY"):
         raise click.ClickException(f"{ctx.instance} is not initialised: run `idp init` first")
     os.environ["IDP_INSTANCE"] = str(ctx.instance)
@@ -143,6 +143,8 @@ def serve(
         app.extensions["idp.services"].geoip.warn_if_unset()
         app.run(host=host, port=port, use_reloader=True)
         return
+    if threads is None:  # the defaults measured in bench/README.md ("The server")
+        threads = 2 if server == "granian" else 1
     if server == "granian":
         argv = _granian_argv(host, port, workers, threads, access_log, graceful_timeout, settings)
         argv += ["--timeout", str(timeout)]
@@ -182,7 +184,9 @@ def _granian_argv(
 ) -> list[str]:  # fmt: skip
     """granian's WSGI workers with gunicorn's behaviour (idp.ops.granian_serve says how)."""
     if importlib.util.find_spec("granian") is None:
-        raise click.ClickException("granian is not installed: pip install 'idp[granian]'")
+        raise click.ClickException(
+            "granian is not installed (pip install granian), or --server gunicorn"
+        )
     argv = [sys.executable, "-m", "idp.ops.granian_serve", "--bind", f"{host}:{port}"]
     argv += ["--workers", str(workers), "--threads", str(threads)]
     argv += ["--graceful-timeout", str(graceful_timeout)]

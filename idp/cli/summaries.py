@@ -23,7 +23,7 @@ names the instance folder, IDP_* variables override its config.toml.
 # command path -> (one line, example or "")
 SUMMARIES: dict[str, tuple[str, str]] = {
     "init": ("Create or upgrade the instance: secret, database, first key.", "idp init"),
-    "serve": ("Serve idp (gunicorn; --dev for Flask's reloader).",
+    "serve": ("Serve idp (granian; --dev for Flask's reloader).",
               "IDP_ISSUER=http://localhost:5000 idp serve --port 5000"),
     "demo": ("Seed the demo app, API and user; print where they are.",
              "idp demo --app-url http://localhost:5001"),

@@ -1,7 +1,7 @@
-"""``idp serve --server granian``: idp.wsgi:app under granian's WSGI workers, with what
-``idp.ops.gunicorn_conf`` gives gunicorn (``python -m idp.ops.granian_serve``, run by
-``idp serve``, which sets ``PROMETHEUS_MULTIPROC_DIR``, ``IDP_LOG_FORMAT`` and ``IDP_ACCESS_LOG``
-as for gunicorn).
+"""``idp serve`` (``--server granian``, the default): idp.wsgi:app under granian's WSGI
+workers, with what ``idp.ops.gunicorn_conf`` gives gunicorn (``python -m
+idp.ops.granian_serve``, run by ``idp serve``, which sets ``PROMETHEUS_MULTIPROC_DIR``,
+``IDP_LOG_FORMAT`` and ``IDP_ACCESS_LOG`` as for gunicorn).
 
 granian has no server hooks; its Python server (``granian.server.mp.MPServer``, 2.8.x) is used
 with these instead:
@@ -24,8 +24,10 @@ with these instead:
 * The WSGI environ: granian copies the whole process environment into every request's environ,
   so ``HTTP_PROXY`` would reach the app as a ``Proxy`` request header and ``IDP_SECRET_KEY``
   would sit in ``request.environ``; :class:`CleanEnviron` takes them out again.
-* HTTP/1.1 only, and ``--threads`` Python threads per worker (``blocking_threads``), so by
-  default a worker runs one request at a time, as a sync worker does; the connections wait on
+* HTTP/1.1 only, and ``--threads`` Python threads per worker (``blocking_threads``; 2 by
+  default: granian's Rust thread accepts connections for the worker while its Python is busy, so
+  with one thread a client sending its body slowly held every connection queued there; with two
+  the other serves them, and throughput is the same: bench/README.md); the connections wait on
   granian's Rust side, kept alive. granian's ``backpressure`` stays at its default: it counts
   connections, not requests, so a lower one would let idle keep-alive connections (held 30 s)
   hold a worker.
