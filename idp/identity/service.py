@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -26,10 +27,18 @@ _ARGON2 = {"idp.hash.algorithm": "argon2id"}  # the span says which work, never 
 @dataclass
 class Passwords:
     """argon2id with configured parameters; a dummy hash keeps unknown-user logins as slow
-    as wrong-password ones (no enumeration by timing, S-BF-07)."""
+    as wrong-password ones (no enumeration by timing, S-BF-07).
+
+    One hash at a time per process: each takes ``ARGON2_MEMORY_KIB`` (19 MiB), which glibc
+    keeps once used, so a worker whose N threads hashed at once would stay N times that larger
+    for good (``idp serve`` also keeps glibc to one malloc arena, ``MALLOC_ARENA_MAX=1``: with
+    an arena per thread a worker with two threads stayed 20 MB larger even hashing one at a
+    time, bench/memory.py: 139.6 MB against 119.1). The hash is CPU-bound and the workers
+    already fill the cores, so serialising it within a worker costs no throughput."""
 
     hasher: PasswordHasher
     dummy_hash: str
+    _one_at_a_time: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def create(cls, time_cost: int, memory_kib: int, parallelism: int) -> Passwords:
@@ -39,11 +48,11 @@ class Passwords:
         return cls(hasher, hasher.hash(random_token(16)))
 
     def hash(self, password: str) -> str:
-        with tracing.span("password.hash", _ARGON2):
+        with tracing.span("password.hash", _ARGON2), self._one_at_a_time:
             return self.hasher.hash(password)
 
     def verify(self, stored: str | None, password: str) -> bool:
-        with tracing.span("password.verify", _ARGON2):
+        with tracing.span("password.verify", _ARGON2), self._one_at_a_time:
             try:
                 ok = self.hasher.verify(stored or self.dummy_hash, password)
             except (VerificationError, InvalidHashError):
