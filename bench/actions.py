@@ -1,4 +1,4 @@
-"""Benchmark Actions (issue 4) against `idp serve` (gunicorn, 2 workers, SQLite).
+"""Benchmark Actions (issue 4) against `idp serve` (granian by default, 2 workers, SQLite).
 
     .venv/bin/python bench/actions.py [--duration 15]
 
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if none_load.error_count or three_load.error_count:
         print(f"errors: {none_load.statuses} {three_load.statuses}", file=sys.stderr)
         return 1
-    print("\nActions benchmark (2 gunicorn workers, SQLite, token reuse off)")
+    print("\nActions benchmark (2 workers of idp serve, SQLite, token reuse off)")
     print(line("sandbox round trip alone (warm zygote)", alone))
     print("\n".join(report(sandbox)))
     print(line("client_credentials, no action (c1, interleaved)", results["cc_none_seq"]))

@@ -3,7 +3,7 @@
     .venv/bin/python bench/dpop.py [--duration 20] [--rounds 1] [--db sqlite|pg]
 
 Each target (bench/peer.mjs --dpop: oidc-provider with DPoP on and no nonces, 2 cluster workers;
-idp serve, 2 gunicorn workers, token reuse off, DPoP on by default without nonces) is measured
+idp serve, 2 workers, token reuse off, DPoP on by default without nonces) is measured
 twice in a round, back to back: the plain client_credentials request of bench/run.py, then the
 same request with a DPoP proof (ES256). wrk's Lua cannot sign, and a proof is single use, so the
 proofs are made beforehand (joserfc, a fresh jti each, iat now) and bench/token_dpop.lua sends

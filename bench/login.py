@@ -1,4 +1,4 @@
-"""Benchmark a full browserless login against `idp serve` (gunicorn, 2 workers, SQLite).
+"""Benchmark a full browserless login against `idp serve` (granian by default, 2 workers, SQLite).
 
     .venv/bin/python bench/login.py [--duration 20] [--concurrency 8]
 
@@ -14,7 +14,7 @@ report gives the overhead three ways:
 
 - concurrency 1, paired: each login is followed by one hash on one thread; the p50 of
   (login - the hash after it), wall time (server, client and loopback);
-- server CPU per login beyond the hash: CPU time of the gunicorn processes (from /proc) over
+- server CPU per login beyond the hash: CPU time of the server's processes (from /proc) over
   the logins, divided by the logins, minus the CPU time of one hash timed meanwhile.
   Queueing cannot inflate it; reported at concurrency 1 and N;
 - concurrency N: login p50 - hash p50 on N threads, in alternating blocks (2 s of logins,
@@ -59,7 +59,7 @@ class Timing:
     label: str
     latencies: list[float]
     seconds: float
-    server_cpu: float = 0.0  # seconds, gunicorn's process group
+    server_cpu: float = 0.0  # seconds, the server's process group
     client_cpu: float = 0.0  # seconds, this process
     other_cpu: float | None = None  # share of the machine used by anything else
 
@@ -394,7 +394,7 @@ def report(runs: list[tuple[Timing, Timing, float]], paired_p50: float) -> None:
             f"{login.server_cpu * 1000 / login.count:8.1f} "
             f"{login.client_cpu * 1000 / login.count:8.1f} {noise(login)}"
         )
-    print("srv/cli CPU: CPU ms per login of gunicorn's processes / of this client (from /proc);")
+    print("srv/cli CPU: CPU ms per login of the server's processes / of this client (from /proc);")
     print("on an argon2id row, the CPU ms of one hash (its p50)")
     print(f"\np50 beyond the hash (target < {OVERHEAD_TARGET_MS:.0f} ms):")
     print(f"  concurrency 1, each login - the hash after it, p50: {paired_p50:.1f} ms: "

@@ -1,4 +1,4 @@
-"""A gunicorn worker's memory at steady state (issues 17-18): `idp serve --workers 2`.
+"""A server worker's memory at steady state (issues 17-18): `idp serve --workers 2`.
 
     .venv/bin/python bench/memory.py [--tokens 900] [--logins 100]
 

@@ -4,7 +4,7 @@ configured the same way.
     .venv/bin/python bench/pkj.py [--duration 10] [--rounds 2] [--db sqlite|pg]
 
 Each target (bench/peer.mjs with PEER_CLIENT_JWKS: oidc-provider's client registered for
-private_key_jwt with an RS256 key by value, 2 cluster workers; idp serve, 2 gunicorn workers,
+private_key_jwt with an RS256 key by value, 2 cluster workers; idp serve, 2 workers,
 token reuse off, its m2m client created with `idp clients create --auth-method private_key_jwt
 --jwks-file`) answers the client_credentials request of bench/run.py authenticated by a client
 assertion instead of HTTP Basic. wrk's Lua cannot sign and an assertion's jti is single use, so

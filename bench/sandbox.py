@@ -175,7 +175,7 @@ def children(pid: int) -> list[int]:
 
 
 def server_rss(master: int) -> list[str]:
-    """RSS of each gunicorn worker under ``master`` and of each zygote under a worker
+    """RSS of each server worker under ``master`` and of each zygote under a worker
     (bubblewrap's only child), as report lines."""
     lines = []
     for worker in children(master):

@@ -7,7 +7,7 @@
 Target (issue 17, "Scale"): on PostgreSQL, each operation's p50 on the big database
 (``--users`` seeded users, ``--clients`` seeded clients: ``idp dev seed``) within 10 % of the
 same operation on a small one (``--small-users`` 1,000 and ``--small-clients`` 20), measured in
-the same run; a gunicorn worker's memory at steady state after the load under 150 MB.
+the same run; a worker's memory at steady state after the load under 150 MB.
 Reported, never asserted (exit 1 only when a request fails).
 
 PostgreSQL: the bench's own cluster (``bench/pgcluster.py``: data in ``--cluster``, by default
@@ -20,7 +20,7 @@ as it is configured instead.
 Set-up: two PostgreSQL databases (created when missing; ``--fresh`` drops their ``public``
 schema first), ``idp init`` and ``idp dev seed`` on each (a database seeded by an earlier run
 is kept: the seed only adds what is missing, so a second run starts measuring at once), then
-one ``idp serve --workers 2`` (gunicorn) per database, both running. Every idp command gets
+one ``idp serve --workers 2`` (granian) per database, both running. Every idp command gets
 one ``IDP_SECRET_KEY`` (yours if set, else the bench's), so a kept database's signing keys and
 client digests stay readable. argon2id is cheap (``time_cost`` 1, 1 MiB) for the seed and the
 servers unless ``--real-hash``: the hash is the same on both databases and would hide the
