@@ -167,11 +167,13 @@ def rss_mb(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            return [int(x) for x in fh.read().split()]
-    except OSError:
-        return []
+    found: list[int] = []  # every thread's: granian's workers start zygotes from a thread
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        try:
+            found += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def server_rss(master: int) -> list[str]:
