@@ -71,17 +71,19 @@ def _servers_told(versions: Any, tries: int = 3) -> None:
     """After a commit, the running servers must learn of what changed (idp.core.versions). A
     bump that did not reach Redis (or the stamp folder) is retried for a few seconds, then the
     command fails saying so: a server that saw no outage would keep what it cached (a client's
-    old secret) for up to CLIENT_CACHE_MAX_SECONDS."""
+    old secret) for up to CLIENT_CACHE_MAX_SECONDS. Not where no server trusts the versions
+    (``Versions.missable``: stamp files with PostgreSQL, a read-only file system): there the
+    caches keep to their short lifetimes, the supported way such an instance runs."""
     import time
 
     for attempt in range(tries):
-        if not versions.pending():
+        if not versions.missable():  # none left, or none a server would trust (read-only stamps)
             return
         if attempt:
             time.sleep(1.0)
         for family in sorted(versions.pending()):
             versions.bump(family)
-    if versions.pending():
+    if versions.missable():
         raise click.ClickException(
             "the change is saved, but the running servers were not told of it (Redis or the "
             "instance folder's version stamps unreachable): they may keep what they cached for "

@@ -29,6 +29,7 @@ per interval whatever the rate of changes.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -72,6 +73,10 @@ class Versions(Protocol):
 
     def pending(self) -> frozenset[str]:
         """The families whose bump has not reached the source yet (sent again at later reads)."""
+
+    def missable(self) -> frozenset[str]:
+        """The pending families a server could miss: it would trust its unchanged version (and
+        keep a cache beyond its short lifetime) although the change was committed."""
 
     def outages(self) -> int:
         """How many times the versions could not be read (or, for stamps, not moved): a change
@@ -144,6 +149,7 @@ class FileVersions(_Watching):
         # else the change would be seen by no other worker until their caches expire
         self._pending: set[str] = set()
         self._retry_at = -1e18
+        self._read_only = False  # the last bump met a read-only file system (EROFS)
 
     def current(self, family: str, fresh: bool = False) -> str:
         if self._pending and time.monotonic() - self._retry_at >= 1.0:
@@ -181,6 +187,14 @@ class FileVersions(_Watching):
     def pending(self) -> frozenset[str]:
         return frozenset(self._pending)
 
+    def missable(self) -> frozenset[str]:
+        """None when no server trusts the stamps anyway: with PostgreSQL they never vouch, and
+        on a read-only file system every worker's :meth:`verified` sees the folder unwritable.
+        A stamp only this user may not move (EACCES) could be trusted by the servers' user."""
+        if not self._one_machine or self._read_only:
+            return frozenset()
+        return frozenset(self._pending)
+
     def bump(self, family: str) -> None:
         path = self._paths[family]
         try:
@@ -192,8 +206,10 @@ class FileVersions(_Watching):
             if family not in self._pending:  # once, not at each retry (once a second)
                 log.warning("could not move the %s version stamp: %s", family, exc)
             self._pending.add(family)
+            self._read_only = exc.errno == errno.EROFS
             return
         self._pending.discard(family)
+        self._read_only = False
 
 
 class RedisVersions(_Watching):
@@ -244,6 +260,10 @@ class RedisVersions(_Watching):
         return self._outages
 
     def pending(self) -> frozenset[str]:
+        return frozenset(self._pending)
+
+    def missable(self) -> frozenset[str]:
+        """All of them: a server that reached Redis meanwhile trusts what it read."""
         return frozenset(self._pending)
 
     def bump(self, family: str) -> None:
