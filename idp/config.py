@@ -135,7 +135,7 @@ SETTINGS: dict[str, Setting] = {
         "", "CIDRs push webhooks may reach although private or loopback (a test receiver)."
     ),
     "MFA_PUSH_LONG_POLL_SECONDS": Setting(
-        0, "How long a device's poll may wait for a challenge (needs `serve --threads`)."
+        0, "How long a device's poll may wait for a challenge (it holds a server thread)."
     ),
     "MFA_WEBPUSH_HOSTS": Setting(
         "fcm.googleapis.com,*.push.services.mozilla.com,web.push.apple.com,*.notify.windows.com",

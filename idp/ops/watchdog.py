@@ -3,12 +3,12 @@
 gunicorn kills and replaces a sync worker that has been busy with one request for longer than
 its ``--timeout`` (30 s by default): a request stuck on something without a timeout of its
 own cannot hold a worker for ever. granian has no such thing, so each granian worker of
-``idp serve --server granian`` runs this watchdog: the WSGI wrapper marks when each of its
-threads takes a request and when it is done with it (two dictionary writes a request), and a
-daemon thread looks once a second. A worker is stuck when every one of its threads has been
-on the same request for longer than the timeout (with one thread, the default, that is
-gunicorn's sync-worker rule; with ``--threads``, a worker still serving on another thread is
-left alone, as gunicorn's threaded workers are); it then writes every thread's stack to
+``idp serve`` (granian, the default server) runs this watchdog: the WSGI wrapper marks when each
+of its threads takes a request and when it is done with it (two dictionary writes a request),
+and a daemon thread looks once a second. A worker is stuck when every one of its threads has
+been on the same request for longer than the timeout (with ``--threads 1`` that is gunicorn's
+sync-worker rule; with two, the default, a worker still serving on its other thread is left
+alone, as gunicorn's threaded workers are); it then writes every thread's stack to
 stderr, the way gunicorn's ``WORKER TIMEOUT`` aborts a worker, and ends the process, which
 granian's main process replaces. Nothing is flushed: a worker that cannot finish a request
 cannot be trusted to finish anything else.
