@@ -4,6 +4,7 @@ tell the workers to reload their chains afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,10 +52,13 @@ def action_dict(action: Any, chain_position: int | None = None) -> dict[str, Any
 
 
 def bump(ctx: Ctx) -> None:
-    """After the commit: every worker on this machine reloads its chains."""
+    """After the commit: every worker on this machine reloads its chains. (``Ctx.session``'s
+    watch has already moved the actions family's version, in Redis or this same stamp, and
+    says when it could not; a read-only instance folder is no reason for a traceback here.)"""
     from idp.actions.service import bump_generation
 
-    bump_generation(ctx.instance / "actions" / "generation")
+    with contextlib.suppress(OSError):
+        bump_generation(ctx.instance / "actions" / "generation")
 
 
 def operator() -> str:

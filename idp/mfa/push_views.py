@@ -84,9 +84,9 @@ def pending() -> Response:
         db.session.rollback()
         return _problem(exc.status, str(exc))
     db.session.commit()  # the token's jti is spent even if the poll is cut off
-    # A long poll holds its worker: with gunicorn's sync workers every poller would take one
-    # whole worker away from logins, so the operator sets how long a poll may wait (0 by
-    # default; `idp serve --threads N` gives each worker threads for them).
+    # A long poll holds a thread (granian's two a worker; a whole sync worker with gunicorn):
+    # every poller takes one away from logins, so the operator sets how long a poll may wait
+    # (0 by default; `idp serve --threads N` gives each worker more threads for them).
     limit = min(int(services().config["MFA_PUSH_LONG_POLL_SECONDS"]), push.POLL_MAX_SECONDS)
     wait = min(max(request.args.get("wait", 0, type=int), 0), limit)
     deadline = time.monotonic() + wait

@@ -45,8 +45,9 @@ def _request_id() -> str | None:
 
 
 def init_app(app: Flask) -> None:
-    """Outside gunicorn (``idp serve --dev``, ``idp`` commands), log JSON from the root logger;
-    under ``idp serve`` gunicorn's log configuration (:func:`gunicorn_logconfig`) did it."""
+    """Outside a server (``idp serve --dev``, ``idp`` commands), log JSON from the root logger;
+    under ``idp serve`` the server's log configuration (:func:`gunicorn_logconfig`, which
+    granian's is built from too) did it."""
     if app.config["LOG_FORMAT"] != "json":
         return
     root = logging.getLogger()
