@@ -18,7 +18,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
-from werkzeug.wsgi import FileWrapper
 
 from idp import create_app
 from idp.core import migrate
@@ -121,20 +120,20 @@ class LiveServer:
 
 
 def _files_read_whole(app: Flask) -> Callable[..., Any]:
-    """The app, with a file response (``send_file``'s ``FileWrapper``: the static CSS) read
-    and closed before Werkzeug's development server sends it. That server closes a response
-    only after draining the request socket, which raises when a browser has dropped the
-    connection (Chromium cancels a stylesheet when the page moves on): the file was left to
-    the garbage collector, a ResourceWarning, which this suite makes an error."""
+    """The app, with every response read and closed before Werkzeug's development server sends
+    it. That server closes a response only after draining the request socket, which raises
+    when a browser has dropped the connection (Chromium cancels a stylesheet when the page
+    moves on): a file response (``send_file``'s ``FileWrapper``), or a 304 revalidating one
+    (its file inside a ``ClosingIterator`` with no body), was left to the garbage collector, a
+    ResourceWarning, which this suite makes an error. idp streams no response, so all can be."""
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         body = app(environ, start_response)
-        if not isinstance(body, FileWrapper):
-            return body
         try:
             return [b"".join(body)]
         finally:
-            body.close()
+            if hasattr(body, "close"):
+                body.close()
 
     return wsgi
 
